@@ -1,0 +1,148 @@
+"""`python -m distral_repro.analysis.aggregate`: tables, metrics and claim verdicts.
+
+    python -m distral_repro.analysis.aggregate --results-dir results \
+        [--gridworld GW_RUN_DIR ...] RUN_DIR [RUN_DIR ...]
+
+Reads only the run files (summary.json, progress.csv, pi0_eval.csv) and writes, each
+atomically, under --results-dir:
+
+    tables/all_runs.csv + .md        one row per run
+    tables/settings.csv + .md        one row per env x algo x (beta, lr)
+    tables/best_settings.csv + .md   one row per env x algo at its best (beta, lr), with CIs
+    tables/learning_curves.csv       tidy curves of the best settings (x = step)
+    metrics.json                     headline numbers for `dvc metrics diff`
+    claims.csv + claims.md           verdicts on C1..C7
+
+Every input is read and checked before anything is written: a missing or truncated run
+stops the command with a message naming the run directory (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from distral_repro.analysis.claims import (
+    Claim,
+    claims_markdown,
+    claims_table,
+    evaluate_claims,
+    gridworld_estimates,
+)
+from distral_repro.analysis.runs import GRIDWORLD_METHODS, GridworldRun, RunFileError, load_gridworld_runs, load_runs
+from distral_repro.analysis.tables import Study, markdown_table
+from distral_repro.runio import atomic_write_csv, atomic_write_json, atomic_write_text
+
+
+def metrics(study: Study, gridworld: list[GridworldRun], claims: list[Claim]) -> dict:
+    """Small, stable-keyed headline numbers: {env: {algo: {...}}, gridworld: {...}, claims: {...}}."""
+    out: dict = {}
+    for (env, algo), res in study.results.items():
+        out.setdefault(env, {})[algo] = {
+            "best_auc_return": res.auc.mean,
+            "best_final_return": res.final.mean,
+            "fraction_diverged": res.fraction_diverged,
+            "fraction_failed": res.fraction_failed,
+            "robustness_iqr": study.robustness_iqr(env, algo),
+            "runs": res.num_runs,
+        }
+    grid: dict = {}
+    for method in GRIDWORLD_METHODS:
+        runs = [r for r in gridworld if r.method == method]
+        if runs:
+            grid[method] = {
+                "mean_auc_return": gridworld_estimates(gridworld, method, "auc_return").mean,
+                "mean_final_return": gridworld_estimates(gridworld, method, "final_return").mean,
+                "fraction_diverged": sum(r.status == "diverged" for r in runs) / len(runs),
+                "runs": len(runs),
+            }
+    if grid:
+        out["gridworld"] = grid
+    out["claims"] = {c.claim: c.verdict for c in claims}
+    return out
+
+
+def write_outputs(results_dir: Path, study: Study, gridworld: list[GridworldRun]) -> list[Path]:
+    """Compute everything, then write every output atomically; returns the paths written."""
+    claims = evaluate_claims(study, gridworld)
+    tables = {
+        "all_runs": study.all_runs_table(),
+        "settings": study.settings_table(),
+        "best_settings": study.best_settings_table(),
+    }
+    curves = study.learning_curves_table()
+    claim_rows = claims_table(claims)
+    headline = metrics(study, gridworld, claims)
+    claims_md = claims_markdown(claims)
+
+    written = []
+    for name, table in tables.items():
+        written.append(atomic_write_csv(results_dir / "tables" / f"{name}.csv", table))
+        written.append(atomic_write_text(results_dir / "tables" / f"{name}.md", markdown_table(table)))
+    written.append(atomic_write_csv(results_dir / "tables" / "learning_curves.csv", curves))
+    written.append(atomic_write_json(results_dir / "metrics.json", headline))
+    written.append(atomic_write_csv(results_dir / "claims.csv", claim_rows))
+    written.append(atomic_write_text(results_dir / "claims.md", claims_md))
+    return written
+
+
+def load_inputs(run_dirs: list[str], gridworld_dirs: list[str]) -> tuple[Study, list[GridworldRun]]:
+    """Load and validate every run (raises RunFileError naming a bad run)."""
+    return Study(load_runs(run_dirs)), load_gridworld_runs(gridworld_dirs)
+
+
+GRIDWORLD_DIR_NAME = re.compile(r"^seed\d+$")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --gridworld GW_RUN_DIR ... and RUN_DIR ... arguments shared by the CLIs."""
+    parser.add_argument(
+        "--gridworld",
+        nargs="+",
+        default=[],
+        metavar="GW_RUN_DIR",
+        help="grid-world run dirs (results/gridworld/{method}/seed{seed}); claim C7",
+    )
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="deep-RL run directories")
+
+
+def split_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Give back the deep-RL run dirs that a greedy --gridworld list swallowed.
+
+    `--gridworld G1 G2 R1 R2` parses as four grid-world dirs; grid-world run dirs are named
+    seed{N} (docs/contracts.md), so the list is cut at the first name that is not.
+    """
+    names = [Path(d).name for d in args.gridworld]
+    cut = next((i for i, n in enumerate(names) if not GRIDWORLD_DIR_NAME.match(n)), len(names))
+    args.run_dirs = args.gridworld[cut:] + args.run_dirs
+    args.gridworld = args.gridworld[:cut]
+    if not args.run_dirs:
+        parser.error("at least one RUN_DIR is required")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m distral_repro.analysis.aggregate",
+        description="Aggregate run directories into tables, metrics.json and claim verdicts.",
+    )
+    parser.add_argument("--results-dir", required=True, type=Path, help="where tables/, metrics.json, claims.* go")
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    split_run_arguments(parser, args)
+    try:
+        study, gridworld = load_inputs(args.run_dirs, args.gridworld)
+    except RunFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    with np.errstate(invalid="ignore"):
+        written = write_outputs(args.results_dir, study, gridworld)
+    print(f"wrote {len(written)} files under {args.results_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

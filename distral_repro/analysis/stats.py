@@ -1,0 +1,180 @@
+"""Interval estimates and comparison rules as small pure functions over NumPy arrays.
+
+In the style of rliable: scores are matrices of shape (num_runs x num_tasks), rows are
+independent runs (seeds), columns are tasks. Confidence intervals come from a stratified
+percentile bootstrap (runs are resampled independently within each task, as rliable does)
+computed with `scipy.stats.bootstrap` and an explicit seed, so every interval is
+reproducible. rliable itself does not import beside pandas 3.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+#: Verdicts of a comparison or a claim.
+HOLDS = "holds"
+DOES_NOT_HOLD = "does not hold"
+INCONCLUSIVE = "inconclusive"
+
+CONFIDENCE_LEVEL = 0.95
+NUM_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def stratified_bootstrap_ci(
+    score_matrices: Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    confidence_level: float = CONFIDENCE_LEVEL,
+    num_resamples: int = NUM_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and percentile-bootstrap interval of `statistic`.
+
+    Args:
+        score_matrices: one or more arrays of shape (num_runs, num_tasks, *rest), all with
+            the same num_runs and num_tasks. The same resampled run indices are used for
+            every matrix (the matrices are paired run by run, e.g. pi_0 and task policies).
+        statistic: maps resampled matrices of shape (B, num_runs, num_tasks, *rest) to an
+            array of shape (B, *out).
+    Returns:
+        (point, low, high), each of shape (*out); low/high are NaN when there are fewer
+        than two runs (no interval can be estimated from one run).
+    """
+    matrices = [np.asarray(m, dtype=float) for m in score_matrices]
+    num_runs, num_tasks = matrices[0].shape[:2]
+    for m in matrices:
+        if m.shape[:2] != (num_runs, num_tasks):
+            raise ValueError("score matrices must share (num_runs, num_tasks)")
+    point = np.asarray(statistic(*[m[None] for m in matrices]))[0]
+    if num_runs < 2:
+        nan = np.full_like(point, np.nan, dtype=float)
+        return point, nan, nan.copy()
+
+    def resampled_statistic(*run_indices: np.ndarray, axis: int = -1) -> np.ndarray:
+        # run_indices[t]: (B, num_runs) resampled row indices of task t.
+        resampled = [
+            np.stack([m[idx, t] for t, idx in enumerate(run_indices)], axis=2) for m in matrices
+        ]  # each (B, num_runs, num_tasks, *rest)
+        return np.moveaxis(np.asarray(statistic(*resampled)), 0, -1)
+
+    result = stats.bootstrap(
+        tuple(np.arange(num_runs) for _ in range(num_tasks)),
+        resampled_statistic,
+        n_resamples=num_resamples,
+        batch=200,
+        vectorized=True,
+        confidence_level=confidence_level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return point, np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+
+def mean_over_runs_and_tasks(matrix: np.ndarray) -> np.ndarray:
+    """Mean of (B, num_runs, num_tasks, *rest) over runs and tasks -> (B, *rest)."""
+    return matrix.mean(axis=(1, 2))
+
+
+def mean_score_ci(scores: np.ndarray, **kwargs) -> tuple[float, float, float]:
+    """Mean of a (num_runs x num_tasks) score matrix with its bootstrap interval.
+
+    Returns (mean, ci_low, ci_high) as floats.
+    """
+    point, low, high = stratified_bootstrap_ci([scores], mean_over_runs_and_tasks, **kwargs)
+    return float(point), float(low), float(high)
+
+
+def curve_ci(curves: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean learning curve with a pointwise interval.
+
+    Args:
+        curves: (num_runs, num_tasks, num_steps) returns at common evaluation steps.
+    Returns:
+        (mean, ci_low, ci_high), each (num_steps,).
+    """
+    return stratified_bootstrap_ci([curves], mean_over_runs_and_tasks, **kwargs)
+
+
+def normalised_gap_ci(
+    numerator_scores: np.ndarray, reference_scores: np.ndarray, floor: float, **kwargs
+) -> tuple[float, float, float]:
+    """(mean(numerator) - floor) / (mean(reference) - floor) with its bootstrap interval.
+
+    Both matrices are (num_runs x num_tasks) and paired run by run. Used for "pi_0 alone
+    reaches which fraction of the task policies' improvement over the start level".
+    """
+
+    def ratio(num: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        return (num.mean(axis=(1, 2)) - floor) / (ref.mean(axis=(1, 2)) - floor)
+
+    point, low, high = stratified_bootstrap_ci([numerator_scores, reference_scores], ratio, **kwargs)
+    return float(point), float(low), float(high)
+
+
+def interquartile_range(values: np.ndarray) -> float:
+    """75th minus 25th percentile (linear interpolation) of a 1-D array."""
+    q75, q25 = np.percentile(np.asarray(values, dtype=float), [75, 25])
+    return float(q75 - q25)
+
+
+def interquartile_range_ci(
+    values: np.ndarray,
+    confidence_level: float = CONFIDENCE_LEVEL,
+    num_resamples: int = NUM_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
+    """Interquartile range of (num_runs,) scores with a bootstrap interval over runs."""
+    values = np.asarray(values, dtype=float)
+    point = interquartile_range(values)
+    if values.size < 2:
+        return point, float("nan"), float("nan")
+
+    def iqr(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+        q75, q25 = np.percentile(sample, [75, 25], axis=axis)
+        return q75 - q25
+
+    result = stats.bootstrap(
+        (values,),
+        iqr,
+        n_resamples=num_resamples,
+        vectorized=True,
+        confidence_level=confidence_level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def compare_intervals(
+    better_low: float, better_high: float, worse_low: float, worse_high: float
+) -> str:
+    """Verdict on "the first quantity is larger than the second" from two intervals.
+
+    holds: the first interval lies entirely above the second; does not hold: entirely
+    below; inconclusive: they overlap or an interval is missing (NaN).
+    """
+    bounds = np.array([better_low, better_high, worse_low, worse_high], dtype=float)
+    if not np.all(np.isfinite(bounds)):
+        return INCONCLUSIVE
+    if better_low > worse_high:
+        return HOLDS
+    if better_high < worse_low:
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE
+
+
+def combine_all(verdicts: Sequence[str]) -> str:
+    """Verdict of a claim that must hold in every part (a universal claim).
+
+    Any part that does not hold refutes it; it holds only if every part holds; otherwise
+    (including no parts at all, i.e. missing data) it is inconclusive.
+    """
+    if any(v == DOES_NOT_HOLD for v in verdicts):
+        return DOES_NOT_HOLD
+    if verdicts and all(v == HOLDS for v in verdicts):
+        return HOLDS
+    return INCONCLUSIVE

@@ -1,0 +1,175 @@
+"""`python -m distral_repro.bench envs`: random-policy speed and memory of the env families.
+
+Each family is measured in its own fresh process pinned to one CPU core: it builds the
+family's batched env (all tasks, `--num-envs` environments in total), steps it with
+uniformly random actions for about `--seconds`, and reports env steps per second
+(environments x batched steps / wall time), the time of one batched step, the peak
+resident memory of the process (interpreter and libraries included) and the size of the
+env's own arrays. MiniGrid's FourRooms (one env, the usual Python loop) is measured the
+same way in the same run for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MINIGRID_ID = "MiniGrid-FourRooms-v0"
+DEFAULT_FAMILIES = ("maze", "navigation", "lasertag")
+
+
+def _pin_to_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _array_mib(obj) -> float:
+    """Size of the numpy arrays held directly by an object (its own state and tables)."""
+    return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray)) / 2**20
+
+
+def measure_family(family: str, num_envs: int, seconds: float, preset: str) -> dict:
+    """Random-policy throughput of a built-in family with `num_envs` environments in total."""
+    from distral_repro.envs import make_family, num_tasks
+
+    env = make_family(family, num_envs // num_tasks(family), seed=0, preset=preset)
+    env.reset()
+    actions = np.random.default_rng(0).integers(0, env.single_action_space.n, (512, env.num_envs))
+    for i in range(20):  # warm-up
+        env.step(actions[i])
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(100):
+            env.step(actions[(steps + i) % len(actions)])
+        steps += 100
+    elapsed = time.perf_counter() - start
+    return {
+        "name": family,
+        "tasks": env.num_tasks,
+        "envs": env.num_envs,
+        "steps_per_second": steps * env.num_envs / elapsed,
+        "us_per_batched_step": elapsed / steps * 1e6,
+        "peak_rss_mib": _peak_rss_mib(),
+        "env_arrays_mib": _array_mib(env),
+    }
+
+
+def measure_minigrid(seconds: float) -> dict:
+    """Random-policy throughput of one MiniGrid FourRooms env (gymnasium's Python loop)."""
+    import gymnasium
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+
+    env = gymnasium.make(MINIGRID_ID)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, env.action_space.n, 4096)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(200):
+            _, _, terminated, truncated, _ = env.step(int(actions[(steps + i) % len(actions)]))
+            if terminated or truncated:
+                env.reset()
+        steps += 200
+    elapsed = time.perf_counter() - start
+    return {
+        "name": MINIGRID_ID,
+        "tasks": 1,
+        "envs": 1,
+        "steps_per_second": steps / elapsed,
+        "us_per_batched_step": elapsed / steps * 1e6,
+        "peak_rss_mib": _peak_rss_mib(),
+        "env_arrays_mib": float("nan"),
+    }
+
+
+def _run_worker(target: str, args: argparse.Namespace) -> dict:
+    """Measure one target in a fresh process (so peak memory is its own)."""
+    command = [
+        sys.executable, "-m", "distral_repro.bench.envs", "--worker", target,
+        "--num-envs", str(args.num_envs), "--seconds", str(args.seconds), "--preset", args.preset,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark of {target} failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of the measurements, with the speed-up over the last (MiniGrid) row."""
+    reference = next((r["steps_per_second"] for r in rows if r["name"] == MINIGRID_ID), None)
+    lines = [
+        "| env | tasks | envs | steps/s | us per batched step | x MiniGrid | peak RSS MiB | env arrays MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r['steps_per_second'] / reference:,.0f}" if reference else "-"
+        arrays = "-" if r["env_arrays_mib"] != r["env_arrays_mib"] else f"{r['env_arrays_mib']:.1f}"
+        lines.append(
+            f"| {r['name']} | {r['tasks']} | {r['envs']} | {r['steps_per_second']:,.0f} | "
+            f"{r['us_per_batched_step']:,.0f} | {ratio} | {r['peak_rss_mib']:.0f} | {arrays} |"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from distral_repro.envs import FAMILIES, PRESET_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m distral_repro.bench envs", description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=list(DEFAULT_FAMILIES),
+                        choices=[f for f in FAMILIES if f != "gridworld"], help="families to measure")
+    parser.add_argument("--num-envs", type=int, default=256, help="environments per family (all tasks together)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per env")
+    parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="env preset (map sizes)")
+    parser.add_argument("--no-minigrid", action="store_true", help="skip the MiniGrid FourRooms comparison")
+    parser.add_argument("--json", help="also write the measurements to this JSON file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.num_envs < 1 or args.seconds <= 0:
+        parser.error("--num-envs must be >= 1 and --seconds > 0")
+    if args.worker:
+        _pin_to_one_core()
+        result = measure_minigrid(args.seconds) if args.worker == MINIGRID_ID else measure_family(
+            args.worker, args.num_envs, args.seconds, args.preset
+        )
+        print(json.dumps(result))
+        return 0
+
+    from distral_repro.envs import num_tasks
+
+    for family in args.families:
+        if args.num_envs % num_tasks(family):
+            parser.error(f"--num-envs {args.num_envs} is not a multiple of the {num_tasks(family)} {family} tasks")
+    targets = list(args.families) + ([] if args.no_minigrid else [MINIGRID_ID])
+    rows = []
+    for target in targets:
+        try:
+            rows.append(_run_worker(target, args))
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
+            return 1
+    print(f"Random policy, one core, preset {args.preset!r}:")
+    print(format_table(rows))
+    if args.json:
+        from distral_repro.runio import atomic_write_json
+
+        atomic_write_json(args.json, {"preset": args.preset, "num_envs": args.num_envs, "results": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

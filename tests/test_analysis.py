@@ -1,0 +1,366 @@
+"""Tests of distral_repro.analysis: statistics, tables, claim verdicts, CLIs, figures.
+
+Run directories are written by hand in tmp_path (`write_run`, `write_gridworld_run`)
+following docs/contracts.md, with curves simple enough to work the numbers out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distral_repro.analysis import aggregate, figures, stats
+from distral_repro.analysis.claims import PI0_THRESHOLD, claim_c1, claim_c3, claim_c4, claim_c6, claim_c7
+from distral_repro.analysis.runs import RunFileError, load_gridworld_runs, load_runs
+from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
+from distral_repro.analysis.tables import Study, common_curves
+
+STEPS = np.arange(1, 11) * 100  # 10 evaluation points; the last 10% of steps is the last point
+
+
+def write_run(root: Path, env: str, algo: str, beta: float, lr: float, seed: int, curves,
+              status: str = "ok", pi0_curves=None) -> Path:
+    """Write a run dir per the contract; curves: (num_tasks, 10) returns at STEPS."""
+    curves = np.asarray(curves, dtype=float)
+    run_dir = root / "runs" / env / algo / f"beta{beta:g}_lr{lr:g}_seed{seed}"
+    run_dir.mkdir(parents=True)
+    rows = [
+        {"step": int(step), "task": task, "episode_return": curves[task, i], "episodes": 3, "policy_loss": 0.1,
+         "value_loss": 0.2, "distill_loss": 0.0, "kl": 0.0, "entropy": 1.0}
+        for i, step in enumerate(STEPS) for task in range(len(curves))
+    ]
+    pd.DataFrame(rows).to_csv(run_dir / "progress.csv", index=False)
+    ok = status == "ok"
+    final = {str(t): float(c[-1]) if ok else None for t, c in enumerate(curves)}
+    auc = {str(t): float(c.mean()) if ok else None for t, c in enumerate(curves)}
+    summary = {
+        "status": status, "algo": algo, "env": env, "beta": beta, "lr": lr, "seed": seed, "preset": "test",
+        "final_return": final, "auc_return": auc,
+        "mean_final_return": float(curves[:, -1].mean()) if ok else None,
+        "mean_auc_return": float(curves.mean()) if ok else None,
+        "pi0_final_return": None, "diverged_at_step": None if ok else int(STEPS[-1]),
+        "steps_per_task": int(STEPS[-1]), "total_env_steps": int(STEPS[-1]) * len(curves),
+        "wall_time_s": 1.0, "steps_per_second": 1000.0, "config": {}, "version": "0", "git_commit": "x",
+    }
+    if pi0_curves is not None:
+        pi0_curves = np.asarray(pi0_curves, dtype=float)
+        pd.DataFrame(
+            [{"step": int(s), "task": t, "episode_return": pi0_curves[t, i]}
+             for i, s in enumerate(STEPS) for t in range(len(pi0_curves))]
+        ).to_csv(run_dir / "pi0_eval.csv", index=False)
+        summary["pi0_final_return"] = {str(t): float(c[-1]) for t, c in enumerate(pi0_curves)}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def write_gridworld_run(root: Path, method: str, seed: int, curves) -> Path:
+    """Grid-world run dir; curves: (num_tasks, num_episodes) episode returns."""
+    curves = np.asarray(curves, dtype=float)
+    run_dir = root / "gridworld" / method / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    pd.DataFrame(
+        [{"episode": e, "task": t, "episode_return": curves[t, e], "episode_length": 10, "reached_goal": 1}
+         for t in range(len(curves)) for e in range(curves.shape[1])]
+    ).to_csv(run_dir / "progress.csv", index=False)
+    summary = {
+        "status": "ok", "method": method, "seed": seed, "config": {},
+        "final_return": {str(t): float(c[-10:].mean()) for t, c in enumerate(curves)},
+        "auc_return": {str(t): float(c.mean()) for t, c in enumerate(curves)},
+        "mean_final_return": float(curves[:, -10:].mean()), "mean_auc_return": float(curves.mean()),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def ramp(final: float, tasks: int = 2, start: float = 0.0) -> np.ndarray:
+    """(tasks, 10) linear curves from `start` to `final` (task t adds t * 0.1)."""
+    return np.array([np.linspace(start, final, len(STEPS)) + 0.1 * t for t in range(tasks)])
+
+
+def grid_of(root: Path, env: str, algo: str, final: float, seeds: int = 4, **kwargs) -> list[Path]:
+    """One setting, several seeds whose final returns differ by +-0.1 around `final`."""
+    return [write_run(root, env, algo, 1e3, 2e-4, s, ramp(final + 0.1 * (s - seeds / 2)), **kwargs)
+            for s in range(seeds)]
+
+
+# ---- statistics ---------------------------------------------------------------------------
+
+
+def test_mean_score_ci_hand_numbers():
+    scores = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])  # (num_runs=4, num_tasks=2)
+    mean, low, high = stats.mean_score_ci(scores)
+    assert mean == pytest.approx(4.5)
+    assert 1.5 <= low < mean < high <= 7.5  # resampled means stay within the column means' range
+    assert stats.mean_score_ci(scores) == (mean, low, high)  # seeded: reproducible
+    assert stats.mean_score_ci(np.full((4, 3), 2.5)) == (2.5, 2.5, 2.5)  # no spread, no width
+    one_run = stats.mean_score_ci(np.array([[1.0, 3.0]]))
+    assert one_run[0] == 2.0 and np.isnan(one_run[1]) and np.isnan(one_run[2])
+
+
+def test_curve_ci_and_ratio_and_iqr():
+    curves = np.stack([np.ones((2, 5)), 3 * np.ones((2, 5))])  # (num_runs=2, num_tasks=2, num_steps=5)
+    mean, low, high = stats.curve_ci(curves)
+    assert mean.shape == (5,) and np.allclose(mean, 2.0)
+    assert np.all(low >= 1.0) and np.all(high <= 3.0)
+    task = np.array([[2.0, 4.0], [6.0, 8.0]])
+    ratio = stats.normalised_gap_ci(1.0 + 0.5 * (task - 1.0), task, floor=1.0)  # pi_0 closes half the gap
+    assert ratio == pytest.approx((0.5, 0.5, 0.5))
+    assert stats.interquartile_range(np.array([1.0, 2.0, 3.0, 4.0, 5.0])) == 2.0
+    iqr, low, high = stats.interquartile_range_ci(np.arange(9.0))
+    assert iqr == 4.0 and low <= iqr <= high
+
+
+def test_compare_intervals_and_combine():
+    assert stats.compare_intervals(2.0, 3.0, 0.0, 1.0) == HOLDS
+    assert stats.compare_intervals(0.0, 1.0, 2.0, 3.0) == DOES_NOT_HOLD
+    assert stats.compare_intervals(0.0, 2.0, 1.0, 3.0) == INCONCLUSIVE
+    assert stats.compare_intervals(np.nan, 3.0, 0.0, 1.0) == INCONCLUSIVE
+    assert stats.combine_all([HOLDS, HOLDS]) == HOLDS
+    assert stats.combine_all([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
+    assert stats.combine_all([HOLDS, INCONCLUSIVE, DOES_NOT_HOLD]) == DOES_NOT_HOLD
+    assert stats.combine_all([]) == INCONCLUSIVE
+
+
+def test_common_curves_interpolates_onto_shared_steps():
+    a = pd.DataFrame({"step": [100, 200, 300], "task": 0, "episode_return": [0.0, 1.0, 2.0]})
+    b = pd.DataFrame({"step": [150, 250], "task": 0, "episode_return": [5.0, 7.0]})
+    steps, values = common_curves([a, b], (0,))
+    assert list(steps) == [150, 200, 250]
+    assert values.shape == (2, 1, 3)
+    assert np.allclose(values[0, 0], [0.5, 1.0, 1.5]) and np.allclose(values[1, 0], [5.0, 6.0, 7.0])
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+
+def test_best_setting_is_chosen_by_auc_not_final(tmp_path):
+    early = np.array([[2.0] * 10, [4.0] * 10])  # AUC 3, final 3
+    late = np.array([[0.0] * 9 + [10.0], [0.0] * 9 + [10.0]])  # AUC 1, final 10
+    dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, early + s) for s in range(2)]
+    dirs += [write_run(tmp_path, "maze", "A3C", 3e3, 4e-4, s, late) for s in range(2)]
+    # Highest AUC of all, but one of its runs diverged: not eligible as the best setting.
+    dirs += [write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 0, early + 10),
+             write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 1, early, status="diverged")]
+    best = Study(load_runs(dirs)).best_settings_table().iloc[0]
+    assert (best["beta"], best["lr"]) == (1e3, 2e-4)
+    assert best["auc_return"] == pytest.approx(3.5)  # seeds 0 and 1: 3 and 4
+    assert best["final_return"] == pytest.approx(3.5)
+    assert (best["runs"], best["diverged"], best["seeds"]) == (6, 1, 2)
+    assert best["fraction_diverged"] == pytest.approx(1 / 6)
+
+
+def test_learning_curve_is_mean_over_tasks_and_seeds(tmp_path):
+    dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, ramp(1.0 + s)) for s in range(2)]
+    curves = Study(load_runs(dirs)).learning_curves_table()
+    assert list(curves["step"]) == list(STEPS)
+    # mean of tasks (offset 0, 0.1) and seeds (finals 1, 2) at the last step: (1 + 1.1 + 2 + 2.1) / 4
+    assert curves["mean_return"].iloc[-1] == pytest.approx(1.55)
+    assert np.all(curves["ci_low"] <= curves["mean_return"]) and np.all(curves["mean_return"] <= curves["ci_high"])
+
+
+# ---- claims ---------------------------------------------------------------------------------
+
+
+def c1_study(tmp_path: Path, distral_final: float, envs=("maze", "navigation")) -> Study:
+    dirs = []
+    for env in envs:
+        for algo in ("A3C", "A3C_multitask", "A3C_2col"):
+            dirs += grid_of(tmp_path, env, algo, 5.0)
+        dirs += grid_of(tmp_path, env, "KL+ent_2col", distral_final)
+    return Study(load_runs(dirs))
+
+
+def test_c1_holds_when_distral_is_clearly_better(tmp_path):
+    claim = claim_c1(c1_study(tmp_path, distral_final=10.0))
+    assert claim.verdict == HOLDS
+    assert len(claim.parts) == 12  # 2 envs x 3 baselines x (AUC, final)
+
+
+def test_c1_does_not_hold_when_distral_is_clearly_worse(tmp_path):
+    assert claim_c1(c1_study(tmp_path, distral_final=1.0)).verdict == DOES_NOT_HOLD
+
+
+def test_c1_inconclusive_when_cis_overlap_or_env_missing(tmp_path):
+    assert claim_c1(c1_study(tmp_path / "a", distral_final=5.05)).verdict == INCONCLUSIVE
+    assert claim_c1(c1_study(tmp_path / "b", distral_final=10.0, envs=("maze",))).verdict == INCONCLUSIVE
+
+
+def test_c4_counts_diverged_runs_as_failures(tmp_path):
+    dirs = grid_of(tmp_path, "maze", "KL+ent_2col", 5.0)
+    for algo in ("A3C_multitask", "A3C_2col"):
+        dirs += grid_of(tmp_path, "maze", algo, 5.0, seeds=3)
+        dirs.append(write_run(tmp_path, "maze", algo, 3e3, 2e-4, 0, ramp(5.0), status="diverged"))
+    study = Study(load_runs(dirs))
+    assert study.results[("maze", "A3C_2col")].num_failed == 1
+    parts = claim_c4(study).parts
+    assert [p.verdict for p in parts[:2]] == [HOLDS, HOLDS]  # (a) both unstable baselines have a failure
+    finals, diverged = study.sorted_final_returns("maze", "A3C_2col")
+    assert diverged == 1 and len(finals) == 3 and np.all(np.diff(finals) <= 0)
+
+
+def test_normalised_finals_and_robustness_iqr(tmp_path):
+    # every curve starts at 0 (task 0) and 0.1 (task 1): start level 0.05; best final 10.05
+    dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 0, ramp(10.0)),
+            write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 1, ramp(5.0)),
+            write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 2, ramp(7.0), status="diverged")]
+    study = Study(load_runs(dirs))
+    assert study.levels["maze"] == pytest.approx((0.05, 10.05))
+    assert study.normalised_finals("maze", "A3C") == pytest.approx([1.0, 0.5, 0.0])
+    assert study.robustness_iqr("maze", "A3C") == pytest.approx(0.5)  # 0.75 - 0.25
+
+
+def test_c3_entropy_trade_off(tmp_path):
+    fast_then_flat = np.array([[0.0] + [5.0] * 9] * 2)  # early AUC (steps <= 250) 2.5, final 5
+    slow_then_high = np.array([np.linspace(0.0, 10.0, 10)] * 2)  # early AUC 0.56, final 10
+    dirs = [write_run(tmp_path, "maze", "KL_1col", 1e3, 2e-4, s, fast_then_flat + 0.01 * s) for s in range(3)]
+    dirs += [write_run(tmp_path, "maze", "KL+ent_1col", 1e3, 2e-4, s, slow_then_high + 0.01 * s) for s in range(3)]
+    claim = claim_c3(Study(load_runs(dirs)))
+    assert [p.verdict for p in claim.parts[:2]] == [HOLDS, HOLDS]
+    assert claim.verdict == INCONCLUSIVE  # the 2col pair is missing
+
+
+def test_c6_pi0_threshold(tmp_path):
+    dirs = []
+    for s in range(4):  # start level 0; task policies reach ~10; pi_0 reaches 8 (holds) or 2 (does not)
+        task = ramp(10.0 + 0.1 * s)
+        dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_1col", 1e3, 2e-4, s, task, pi0_curves=0.8 * task))
+    assert claim_c6(Study(load_runs(dirs))).verdict == HOLDS
+    bad = [write_run(tmp_path / "bad", "maze", "KL+ent_1col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s),
+                     pi0_curves=0.2 * ramp(10.0 + 0.1 * s)) for s in range(4)]
+    claim = claim_c6(Study(load_runs(bad)))
+    assert claim.verdict == DOES_NOT_HOLD and f"{PI0_THRESHOLD:g}" in claim.parts[0].description
+
+
+def test_c7_gridworld(tmp_path):
+    rng = np.random.default_rng(0)
+    runs = [write_gridworld_run(tmp_path, "distral", s, 1.0 + 0.01 * rng.random((4, 30))) for s in range(3)]
+    runs += [write_gridworld_run(tmp_path, "separate", s, 0.5 + 0.01 * rng.random((4, 30))) for s in range(3)]
+    assert claim_c7(load_gridworld_runs(runs)).verdict == HOLDS
+    assert claim_c7(load_gridworld_runs(runs[:3])).verdict == INCONCLUSIVE  # one method only
+
+
+# ---- the aggregate CLI ----------------------------------------------------------------------
+
+
+def small_study_dirs(root: Path) -> tuple[list[Path], list[Path]]:
+    dirs = []
+    for algo, final in (("A3C", 4.0), ("A3C_2col", 3.0), ("KL+ent_2col", 6.0)):
+        pi0 = 0.8 * ramp(final) if algo == "KL+ent_2col" else None
+        dirs += [write_run(root, "maze", algo, 1e3, 2e-4, s, ramp(final + 0.1 * s), pi0_curves=pi0) for s in range(2)]
+    dirs.append(write_run(root, "maze", "A3C_2col", 3e3, 4e-4, 0, ramp(1.0), status="diverged"))
+    # an algorithm whose only run diverged before its first evaluation: header-only progress.csv
+    only = write_run(root, "maze", "A3C_multitask", 1e3, 2e-4, 0, ramp(1.0), status="diverged")
+    (only / "progress.csv").write_text((only / "progress.csv").read_text().splitlines()[0] + "\n")
+    dirs.append(only)
+    gw = [write_gridworld_run(root, m, s, np.full((4, 20), v + s)) for m, v in (("distral", 2.0), ("separate", 1.0))
+          for s in range(2)]
+    return dirs, gw
+
+
+def test_aggregate_cli_writes_every_output(tmp_path, capsys):
+    dirs, gw = small_study_dirs(tmp_path)
+    out = tmp_path / "results"
+    # the greedy --gridworld list is split at the first name that is not seed{N}
+    assert aggregate.main(["--results-dir", str(out), "--gridworld", *map(str, gw), *map(str, dirs)]) == 0
+    names = ["all_runs", "settings", "best_settings"]
+    expected = [f"tables/{n}.{ext}" for n in names for ext in ("csv", "md")]
+    expected += ["tables/learning_curves.csv", "metrics.json", "claims.csv", "claims.md"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(expected)
+    all_runs = pd.read_csv(out / "tables" / "all_runs.csv")
+    assert len(all_runs) == 8 and (all_runs["status"] == "diverged").sum() == 2
+    assert all_runs["failed"].sum() == 2  # the diverged ones; every other run learned
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["maze"]["A3C_multitask"]["fraction_diverged"] == 1.0
+    assert metrics["maze"]["A3C_2col"]["fraction_diverged"] == pytest.approx(1 / 3)
+    assert metrics["maze"]["KL+ent_2col"]["best_auc_return"] == pytest.approx(
+        np.mean([ramp(6.0).mean(), ramp(6.1).mean()]))
+    assert metrics["gridworld"]["distral"]["mean_auc_return"] == pytest.approx(2.5)
+    claims = pd.read_csv(out / "claims.csv")
+    assert list(claims["claim"]) == [f"C{i}" for i in range(1, 8)]
+    assert set(claims["verdict"]) <= {HOLDS, DOES_NOT_HOLD, INCONCLUSIVE}
+    assert claims.set_index("claim").loc["C1", "verdict"] == INCONCLUSIVE  # navigation missing
+    assert "Rule:" in (out / "claims.md").read_text()
+    assert set(pd.read_csv(out / "tables" / "learning_curves.csv").columns) >= {
+        "env", "algo", "step", "mean_return", "ci_low", "ci_high"}
+
+
+def _break_missing_summary(run_dir: Path) -> None:
+    (run_dir / "summary.json").unlink()
+
+
+def _break_json(run_dir: Path) -> None:
+    (run_dir / "summary.json").write_text('{"status": "ok", "algo": ')
+
+
+def _break_empty_progress(run_dir: Path) -> None:
+    (run_dir / "progress.csv").write_text("")
+
+
+def _break_progress_column(run_dir: Path) -> None:
+    pd.read_csv(run_dir / "progress.csv").drop(columns=["episode_return"]).to_csv(run_dir / "progress.csv")
+
+
+def _break_summary_key(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    del summary["auc_return"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("breakage", [_break_missing_summary, _break_json, _break_empty_progress,
+                                      _break_progress_column, _break_summary_key])
+def test_aggregate_names_a_broken_run_and_writes_nothing(tmp_path, capsys, breakage):
+    dirs, _ = small_study_dirs(tmp_path)
+    breakage(dirs[3])
+    out = tmp_path / "results"
+    assert aggregate.main(["--results-dir", str(out), *map(str, dirs)]) == 1
+    assert str(dirs[3]) in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_aggregate_names_a_broken_gridworld_run(tmp_path, capsys):
+    dirs, gw = small_study_dirs(tmp_path)
+    pd.read_csv(gw[1] / "progress.csv").drop(columns=["reached_goal"]).to_csv(gw[1] / "progress.csv", index=False)
+    out = tmp_path / "results"
+    assert aggregate.main(["--results-dir", str(out), "--gridworld", *map(str, gw), "--", *map(str, dirs)]) == 1
+    err = capsys.readouterr().err
+    assert str(gw[1]) in err and "reached_goal" in err and not out.exists()
+
+
+def test_load_rejects_duplicate_runs(tmp_path):
+    run = write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 0, ramp(1.0))
+    with pytest.raises(RunFileError, match="same env/algo"):
+        load_runs([run, run])
+
+
+# ---- figures --------------------------------------------------------------------------------
+
+
+def test_figures_are_written_as_pdf_and_png(tmp_path):
+    dirs, gw = small_study_dirs(tmp_path)
+    results = tmp_path / "results"
+    figs = tmp_path / "paper_figures"
+    runs = list(map(str, dirs))
+    assert aggregate.main(["--results-dir", str(results), *runs]) == 0
+    assert figures.main(["fig4", "--env", "maze", "--out", str(figs / "fig4_maze.pdf"), *runs]) == 0
+    assert figures.main(["pi0", "--out", str(figs / "fig4_maze_pi0.pdf"), *runs]) == 0
+    assert figures.main(["overview", "--out", str(figs / "overview.pdf"), "--results-dir", str(results),
+                         "--gridworld", *map(str, gw), "--", *runs]) == 0
+    for stem in ("fig4_maze", "fig4_maze_pi0", "overview"):
+        for ext in ("pdf", "png"):
+            assert (figs / f"{stem}.{ext}").stat().st_size > 1000
+    assert sorted(p.name for p in figs.iterdir()) == sorted(
+        f"{s}.{e}" for s in ("fig4_maze", "fig4_maze_pi0", "overview") for e in ("pdf", "png"))
+
+
+def test_figure_for_an_env_without_runs_fails_clearly(tmp_path, capsys):
+    dirs, _ = small_study_dirs(tmp_path)
+    out = tmp_path / "fig4_navigation.pdf"
+    assert figures.main(["fig4", "--env", "navigation", "--out", str(out), *map(str, dirs)]) == 1
+    err = capsys.readouterr().err
+    assert "navigation" in err and "choose one of: maze" in err and not out.exists()
+    with pytest.raises(SystemExit):  # argparse: an output that is not a PDF
+        figures.main(["fig4", "--env", "maze", "--out", str(tmp_path / "fig.png"), *map(str, dirs)])
