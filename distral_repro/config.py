@@ -1,0 +1,203 @@
+"""The seven algorithms as one table of settings, the environments, and the training budgets.
+
+SPEC.md §4 (the paper's Figure 2) has two axes, not seven code paths:
+
+- the *parameterisation* of the task policy pi_i:
+  ``separate``  softmax(f_i), one network per task, no shared column (A3C);
+  ``shared``    softmax(h), one network for every task (A3C_multitask);
+  ``one_column`` softmax(f_i), with a separate distilled pi_0 = softmax(h) (KL_1col, KL+ent_1col);
+  ``two_column`` softmax(h_coef * h + beta f_i) (A3C_2col, KL_2col, KL+ent_2col);
+- the *regulariser*, through alpha: 0 = entropy only, 1 = KL only, 0.5 = both.
+
+The learner (``distral_repro.learner``) reads an :class:`Algorithm` and nothing else
+about which algorithm it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from distral_repro.envs import PRESET_NAMES
+
+PARAMETERISATIONS = ("separate", "shared", "one_column", "two_column")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One row of SPEC.md §4.
+
+    Attributes:
+        name: the paper's name.
+        parameterisation: one of PARAMETERISATIONS.
+        alpha: KL share of the regulariser (SPEC §1); 0 means entropy only, no pi_0 coupling.
+        h_coef: coefficient of h in the two-column logits ``h_coef * h + beta f_i``
+            (eq. 8 has alpha; A3C_2col has no KL term, so alpha = 0, and uses h with weight 1:
+            the SPEC §4 CHOICE ``softmax(h + beta f_i)``). Unused by other parameterisations.
+    """
+
+    name: str
+    parameterisation: str
+    alpha: float
+    h_coef: float = 0.0
+
+    @property
+    def has_h(self) -> bool:
+        """Whether there is a shared column h (pi_0 = softmax(h) can act alone)."""
+        return self.parameterisation != "separate"
+
+    @property
+    def has_f(self) -> bool:
+        """Whether there are per-task columns f_i."""
+        return self.parameterisation != "shared"
+
+    @property
+    def distils(self) -> bool:
+        """Whether pi_0 is fit to the task policies (the KL term of eq. 1, alpha > 0)."""
+        return self.alpha > 0.0
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm("A3C", "separate", alpha=0.0),
+        Algorithm("A3C_multitask", "shared", alpha=0.0),
+        Algorithm("A3C_2col", "two_column", alpha=0.0, h_coef=1.0),
+        Algorithm("KL_1col", "one_column", alpha=1.0),
+        Algorithm("KL+ent_1col", "one_column", alpha=0.5),
+        Algorithm("KL_2col", "two_column", alpha=1.0, h_coef=1.0),
+        Algorithm("KL+ent_2col", "two_column", alpha=0.5, h_coef=0.5),
+    )
+}
+
+#: The 3D stand-in families the grid trains on (the grid world has its own tabular experiment).
+ENVIRONMENTS = ("maze", "navigation", "lasertag")
+#: Families on which the distilled pi_0 is also evaluated acting alone (Figure 4, claim C6).
+PI0_EVAL_ENVIRONMENTS = ("maze",)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how wide one training run is, for one environment and preset.
+
+    Attributes:
+        steps_per_task: environment steps per task (the x axis of every learning curve).
+        workers: parallel environments per task, stepping in lock-step.
+        unroll: n of the n-step returns (steps per update).
+        log_points: about this many evaluation points in progress.csv.
+        pi0_evals: times pi_0 is evaluated acting alone (maze only), evenly spaced.
+        pi0_eval_workers: episodes per task in each pi_0 evaluation.
+    """
+
+    steps_per_task: int
+    workers: int = 16
+    unroll: int = 20
+    log_points: int = 40
+    pi0_evals: int = 5
+    pi0_eval_workers: int = 4
+
+
+# Budgets per preset and environment. The default grid (756 jobs) must finish in about two
+# hours on two cores: about 19 core-seconds a job, start-up included (README, "Speed").
+# Maze and laser tag have 8 tasks, navigation 4: navigation gets twice the steps per task
+# so that every job costs about the same.
+BUDGETS: dict[str, dict[str, Budget]] = {
+    "smoke": {
+        "maze": Budget(steps_per_task=1_600, workers=4, unroll=10, log_points=8, pi0_evals=2, pi0_eval_workers=2),
+        "navigation": Budget(steps_per_task=3_200, workers=4, unroll=10, log_points=8, pi0_evals=2, pi0_eval_workers=2),
+        "lasertag": Budget(steps_per_task=1_600, workers=4, unroll=10, log_points=8, pi0_evals=2, pi0_eval_workers=2),
+    },
+    "default": {
+        "maze": Budget(steps_per_task=48_000),
+        "navigation": Budget(steps_per_task=96_000),
+        "lasertag": Budget(steps_per_task=40_000),
+    },
+    "paper": {
+        "maze": Budget(steps_per_task=20_000_000, workers=32, log_points=200, pi0_evals=20, pi0_eval_workers=8),
+        "navigation": Budget(steps_per_task=40_000_000, workers=32, log_points=200, pi0_evals=20, pi0_eval_workers=8),
+        "lasertag": Budget(steps_per_task=20_000_000, workers=32, log_points=200, pi0_evals=20, pi0_eval_workers=8),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Settings shared by every algorithm (the single-task A3C defaults, SPEC §5)."""
+
+    gamma: float = 0.99
+    value_cost: float = 0.5  # weight of the 0.5 (G - V)^2 value loss
+    rmsprop_alpha: float = 0.99
+    rmsprop_eps: float = 1e-5  # as CleanRL's A2C; the losses are means, so gradients are small
+    max_grad_norm: float = 40.0
+    hidden: int = 64
+    conv_channels: int = 16
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run (stored in summary.json and the checkpoint)."""
+
+    algo: str
+    env: str
+    beta: float
+    lr: float
+    seed: int
+    preset: str = "default"
+    budget: Budget = field(default_factory=lambda: BUDGETS["default"]["maze"])
+    hyper: Hyper = field(default_factory=Hyper)
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return ALGORITHMS[self.algo]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ConfigError(ValueError):
+    """Bad user input: the message names the argument and the valid choices."""
+
+
+def positive_float(name: str, text: str | float) -> float:
+    """Parse a strictly positive, finite float (e.g. beta ``"3e3"``), or raise ConfigError naming it."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0.0:
+        raise ConfigError(f"{name} must be > 0, got {text!r}")
+    return value
+
+
+def make_run_config(
+    algo: str,
+    env: str,
+    beta: str | float,
+    lr: str | float,
+    seed: int,
+    preset: str = "default",
+    **budget_overrides: int | None,
+) -> RunConfig:
+    """Validate user input and resolve the budget of `preset`, with optional overrides.
+
+    Raises ConfigError with one clear message naming the argument and the valid choices.
+    """
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGORITHMS)}")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {env!r}; valid: {', '.join(ENVIRONMENTS)}")
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
+    beta_value = positive_float("beta", beta)
+    lr_value = positive_float("lr", lr)
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    budget = BUDGETS[preset][env]
+    overrides = {k: v for k, v in budget_overrides.items() if v is not None}
+    for key, value in overrides.items():
+        if key not in Budget.__dataclass_fields__:
+            raise ConfigError(f"unknown budget setting {key!r}; valid: {', '.join(Budget.__dataclass_fields__)}")
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key.replace('_', '-')} must be a positive integer, got {value!r}")
+    budget = replace(budget, **overrides)
+    return RunConfig(algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget)

@@ -1,0 +1,350 @@
+"""The one batched synchronous actor-critic learner behind all seven algorithms.
+
+A synchronous (A2C) form of A3C: ``W`` workers per task step in lock-step through one
+batched environment holding every task of the family; each update acts ``T`` steps
+without gradients, then recomputes the unroll once with gradients (non-recurrent layers
+batched over time) and takes one RMSProp step on the Distral loss of
+:func:`distral_repro.objective.actor_critic_loss`. Which algorithm runs is decided only
+by the :class:`distral_repro.config.Algorithm` row (parameterisation x alpha).
+
+The learner's whole state (networks, optimiser, RNG, environment, recurrent state,
+statistics) is in :meth:`Learner.state_dict`, so a run resumed from a checkpoint ends
+exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from distral_repro import objective
+from distral_repro.config import PI0_EVAL_ENVIRONMENTS, RunConfig
+from distral_repro.envs import make_family
+from distral_repro.networks import DistralNet
+
+PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
+LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
+
+
+def sample_actions(logits: Tensor, generator: torch.Generator) -> Tensor:
+    """Sample from softmax(logits) with the Gumbel-max trick. ``[..., A]`` -> ``[...]`` int64."""
+    uniform = torch.rand(logits.shape, generator=generator).clamp_(min=1e-20)
+    return (logits - torch.log(-torch.log(uniform))).argmax(dim=-1)
+
+
+def task_policy_logits(algo, logits: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """Logits of the task policies pi_i and, when pi_0 is distilled, of pi_0 (SPEC §4 table).
+
+    Args:
+        algo: a :class:`distral_repro.config.Algorithm`.
+        logits: column outputs {"h": [..., A], "f": [..., A]} (those the algorithm has).
+
+    Returns:
+        ``(task_logits, pi0_logits)``; ``pi0_logits`` is None when alpha = 0 (no KL term).
+    """
+    p = algo.parameterisation
+    if p in ("separate", "one_column"):
+        task = logits["f"]
+    elif p == "shared":
+        task = logits["h"]
+    else:  # two_column, eq. 8 (the column outputs beta * f_i directly, see two_column_logits)
+        task = objective.two_column_logits(logits["h"], logits["f"], algo.h_coef)
+    return task, (logits["h"] if algo.distils else None)
+
+
+@dataclass
+class Interval:
+    """Statistics gathered between two evaluation points."""
+
+    return_sum: np.ndarray
+    episodes: np.ndarray
+    losses: dict[str, float] = field(default_factory=lambda: {k: 0.0 for k in LOSS_NAMES})
+    updates: int = 0
+
+    @classmethod
+    def empty(cls, num_tasks: int) -> "Interval":
+        return cls(np.zeros(num_tasks), np.zeros(num_tasks, dtype=np.int64))
+
+
+class Learner:
+    """Trains every task of one environment family with one algorithm.
+
+    Args:
+        config: a validated :class:`distral_repro.config.RunConfig`.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.algo = config.algorithm
+        budget = config.budget
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.env = make_family(config.env, num_workers=budget.workers, seed=config.seed, preset=config.preset)
+        self.num_tasks = self.env.num_tasks
+        self.num_envs = self.env.num_envs
+        self.task_ids = np.asarray(self.env.task_ids)
+        obs_shape = tuple(self.env.single_observation_space.shape)
+        self.num_actions = int(self.env.single_action_space.n)
+        hyper = config.hyper
+        self.net = DistralNet(
+            self.num_tasks, obs_shape, self.num_actions, has_h=self.algo.has_h, has_f=self.algo.has_f,
+            hidden=hyper.hidden, conv_channels=hyper.conv_channels,
+        )
+        self.optimizer = torch.optim.RMSprop(
+            self.net.parameters(), lr=config.lr, alpha=hyper.rmsprop_alpha, eps=hyper.rmsprop_eps
+        )
+        obs, _ = self.env.reset(seed=config.seed)
+        n = self.num_envs
+        self.obs = torch.from_numpy(obs)
+        self.prev_action = torch.zeros(n, dtype=torch.int64)
+        self.prev_reward = torch.zeros(n)
+        self.starts = torch.ones(n, dtype=torch.bool)
+        self.lstm = self.net.initial_state(n)
+
+        steps_per_update = budget.workers * budget.unroll  # env steps per task per update
+        self.total_updates = max(1, math.ceil(budget.steps_per_task / steps_per_update))
+        episode_length = getattr(getattr(self.env, "config", None), "episode_length", 0)
+        # Every evaluation interval must see episodes end: at least one episode per worker.
+        self.log_every = max(
+            1, round(self.total_updates / budget.log_points), math.ceil(episode_length / budget.unroll)
+        )
+        self.episode_length = episode_length
+        self.steps_per_update = steps_per_update
+        self.evaluate_pi0 = self.algo.has_h and config.env in PI0_EVAL_ENVIRONMENTS
+        self.pi0_eval_updates = sorted(
+            {max(1, round(self.total_updates * (j + 1) / budget.pi0_evals)) for j in range(budget.pi0_evals)}
+        ) if self.evaluate_pi0 else []
+
+        self.update = 0
+        self.interval = Interval.empty(self.num_tasks)
+        self.progress: list[dict] = []
+        self.pi0_progress: list[dict] = []
+        self.status = "running"
+        self.diverged_at_step: int | None = None
+        self.elapsed_s = 0.0  # wall time of earlier segments (before a resume)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def steps_per_task(self) -> int:
+        """Environment steps taken so far by each task (the x axis of the curves)."""
+        return self.update * self.steps_per_update
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    # ------------------------------------------------------------------ acting
+
+    def _act(self) -> dict[str, Tensor]:
+        """Step every environment ``T`` times without gradients; returns the unroll's tensors."""
+        unroll = self.config.budget.unroll
+        record = {k: [] for k in ("obs", "prev_action", "prev_reward", "starts", "action", "reward", "done")}
+        with torch.no_grad():
+            for _ in range(unroll):
+                record["obs"].append(self.obs)
+                record["prev_action"].append(self.prev_action)
+                record["prev_reward"].append(self.prev_reward)
+                record["starts"].append(self.starts)
+                logits, _, self.lstm = self.net.unroll(
+                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm
+                )
+                task_logits, _ = task_policy_logits(self.algo, logits)
+                action = sample_actions(task_logits[0], self.generator)
+                obs, reward, terminated, truncated, info = self.env.step(action.numpy())
+                ended = np.logical_or(terminated, truncated)
+                self._count_episodes(info)
+                reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
+                ended_t = torch.from_numpy(ended)
+                record["action"].append(action)
+                record["reward"].append(reward_t)
+                record["done"].append(ended_t)
+                self.obs = torch.from_numpy(obs)
+                self.prev_action = torch.where(ended_t, 0, action)
+                self.prev_reward = torch.where(ended_t, 0.0, reward_t)
+                self.starts = ended_t
+        # The state after the unroll is appended as step T: its value is the bootstrap.
+        record["obs"].append(self.obs)
+        record["prev_action"].append(self.prev_action)
+        record["prev_reward"].append(self.prev_reward)
+        record["starts"].append(self.starts)
+        return {k: torch.stack(v) for k, v in record.items()}
+
+    def _count_episodes(self, info: dict) -> None:
+        mask = info.get("_episode_return")
+        if mask is None or not np.any(mask):
+            return
+        rows = np.flatnonzero(mask)
+        tasks = self.task_ids[rows]
+        np.add.at(self.interval.return_sum, tasks, np.asarray(info["episode_return"])[rows])
+        np.add.at(self.interval.episodes, tasks, 1)
+
+    # ------------------------------------------------------------------ learning
+
+    def _learn(self, batch: dict[str, Tensor], start_state) -> objective.ActorCriticLosses:
+        """Recompute the unroll with gradients and take one optimiser step."""
+        hyper = self.config.hyper
+        logits, values, _ = self.net.unroll(batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state)
+        task_logits, pi0_logits = task_policy_logits(self.algo, logits)
+        losses = objective.actor_critic_loss(
+            task_logits[:-1], batch["action"], batch["reward"], batch["done"], values[:-1], values[-1],
+            gamma=hyper.gamma, alpha=self.algo.alpha, beta=self.config.beta,
+            pi0_logits=None if pi0_logits is None else pi0_logits[:-1], value_cost=hyper.value_cost,
+        )
+        if not torch.isfinite(losses.total):
+            return losses
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), hyper.max_grad_norm)
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+        return losses._replace(total=losses.total.detach() if torch.isfinite(grad_norm) else grad_norm.detach())
+
+    def train_update(self) -> bool:
+        """One update (act T steps, learn). Returns True when an evaluation point was reached."""
+        start = {name: (h.detach(), c.detach()) for name, (h, c) in self.lstm.items()}
+        batch = self._act()
+        losses = self._learn(batch, start)
+        self.update += 1
+        if not torch.isfinite(losses.total):
+            self.status = "diverged"
+            self.diverged_at_step = self.steps_per_task
+            return True
+        for name, value in zip(LOSS_NAMES, (losses.policy, losses.value, losses.distill, losses.kl, losses.entropy)):
+            self.interval.losses[name] += float(value)
+        self.interval.updates += 1
+        if self.update in self.pi0_eval_updates:
+            self._evaluate_pi0()
+        if self.update % self.log_every == 0 or self.update == self.total_updates:
+            self._log_point()
+            if self.update >= self.total_updates:
+                self.status = "ok"
+            return True
+        return False
+
+    def _log_point(self) -> None:
+        interval = self.interval
+        updates = max(interval.updates, 1)
+        for task in range(self.num_tasks):
+            count = int(interval.episodes[task])
+            row = {
+                "step": self.steps_per_task,
+                "task": task,
+                "episode_return": interval.return_sum[task] / count if count else math.nan,
+                "episodes": count,
+            }
+            row.update({k: v / updates for k, v in interval.losses.items()})
+            self.progress.append(row)
+        self.interval = Interval.empty(self.num_tasks)
+
+    # ------------------------------------------------------------------ pi_0 acting alone
+
+    def _evaluate_pi0(self) -> None:
+        """Run pi_0 = softmax(h) alone for one episode per evaluation worker, on every task."""
+        budget = self.config.budget
+        index = self.pi0_eval_updates.index(self.update)
+        seed = 1_000_003 * (index + 1) + self.config.seed  # fresh episodes, same on resume
+        env = make_family(self.config.env, num_workers=budget.pi0_eval_workers, seed=seed, preset=self.config.preset)
+        generator = torch.Generator().manual_seed(seed)
+        obs, _ = env.reset(seed=seed)
+        n = env.num_envs
+        obs = torch.from_numpy(obs)
+        prev_action = torch.zeros(n, dtype=torch.int64)
+        prev_reward = torch.zeros(n)
+        starts = torch.ones(n, dtype=torch.bool)
+        state = {"h": self.net.h.initial_state(n)}
+        returns = np.full(n, np.nan)
+        with torch.no_grad():
+            while np.isnan(returns).any():
+                logits, state = self._h_step(obs, prev_action, prev_reward, starts, state)
+                action = sample_actions(logits, generator)
+                obs_np, reward, terminated, truncated, info = env.step(action.numpy())
+                mask = info.get("_episode_return")
+                if mask is not None:
+                    first = np.asarray(mask) & np.isnan(returns)
+                    returns[first] = np.asarray(info["episode_return"])[first]
+                ended = torch.from_numpy(np.logical_or(terminated, truncated))
+                reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
+                obs = torch.from_numpy(obs_np)
+                prev_action = torch.where(ended, 0, action)
+                prev_reward = torch.where(ended, 0.0, reward_t)
+                starts = ended
+        task_ids = np.asarray(env.task_ids)
+        for task in range(self.num_tasks):
+            self.pi0_progress.append(
+                {"step": self.steps_per_task, "task": task, "episode_return": float(returns[task_ids == task].mean())}
+            )
+
+    def _h_step(self, obs, prev_action, prev_reward, starts, state):
+        """One step of the h column alone: ``[N]``-row inputs -> logits ``[N, A]`` and the new state."""
+        col = self.net.h
+        gates = col.encode(obs[None], prev_action[None], prev_reward[None])  # [1, N, 4H]
+        keep = (~starts).to(gates.dtype)[None, :, None]
+        h, c = state["h"]
+        hidden, new = col.recur(gates, (h * keep, c * keep))
+        return col.logits(hidden)[0], {"h": new}
+
+    # ------------------------------------------------------------------ results
+
+    def returns_by_task(self) -> tuple[dict[int, float], dict[int, float]]:
+        """Final (mean over the last 10% of steps) and AUC (mean over the curve) returns per task."""
+        final, auc = {}, {}
+        if not self.progress:
+            return final, auc
+        last_step = self.progress[-1]["step"]
+        for task in range(self.num_tasks):
+            points = [(r["step"], r["episode_return"]) for r in self.progress if r["task"] == task]
+            values = np.array([v for _, v in points], dtype=float)
+            late = np.array([v for s, v in points if s >= 0.9 * last_step], dtype=float)
+            if np.isnan(late).all():
+                late = values[-1:]
+            auc[task] = float(np.nanmean(values)) if not np.isnan(values).all() else math.nan
+            final[task] = float(np.nanmean(late)) if not np.isnan(late).all() else math.nan
+        return final, auc
+
+    def pi0_final_by_task(self) -> dict[int, float] | None:
+        if not self.pi0_progress:
+            return None
+        last_step = self.pi0_progress[-1]["step"]
+        return {r["task"]: r["episode_return"] for r in self.pi0_progress if r["step"] == last_step}
+
+    # ------------------------------------------------------------------ checkpointing
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this learner stands."""
+        return {
+            "config": self.config.to_dict(),
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "env": pickle.dumps(self.env),
+            "obs": self.obs,
+            "prev_action": self.prev_action,
+            "prev_reward": self.prev_reward,
+            "starts": self.starts,
+            "lstm": self.lstm,
+            "update": self.update,
+            "interval": self.interval,
+            "progress": self.progress,
+            "pi0_progress": self.pi0_progress,
+            "status": self.status,
+            "diverged_at_step": self.diverged_at_step,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+        self.env = pickle.loads(state["env"])
+        for key in ("obs", "prev_action", "prev_reward", "starts", "lstm", "update", "interval", "progress",
+                    "pi0_progress", "status", "diverged_at_step", "elapsed_s"):
+            setattr(self, key, state[key])
+

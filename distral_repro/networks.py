@@ -1,0 +1,205 @@
+"""Columns of the Distral networks, with per-task parameters held as batched tensors.
+
+Every column is the same torso (SPEC §4): a 3x3 convolution over the egocentric view,
+a fully connected layer, an LSTM fed with the torso output, the previous action (one-hot)
+and the previous reward, then a policy head. A :class:`Columns` module holds ``K`` such
+columns side by side: every weight has a leading ``K`` axis and every layer is one
+batched matmul, so one forward pass serves all tasks (K = number of tasks for the f_i
+columns; K = 1 for the shared column h that serves every task).
+
+Shapes: ``K`` columns, ``M`` rows per column (environments, or time x environments),
+``C, V, V`` the observation, ``A`` actions, ``H`` hidden units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+KERNEL = 3
+
+
+def _uniform(*shape: int, fan_in: int, gain: float = 1.0) -> nn.Parameter:
+    """nn.Linear's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), times `gain`."""
+    bound = gain / math.sqrt(fan_in)
+    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+
+class Columns(nn.Module):
+    """``K`` independent CNN + LSTM columns with policy heads, batched over K.
+
+    Args:
+        num_columns: K.
+        obs_shape: (C, V, V) of one observation.
+        num_actions: A.
+        hidden: H, width of the fully connected layer and the LSTM.
+        conv_channels: output channels of the 3x3 convolution.
+    """
+
+    def __init__(self, num_columns: int, obs_shape: tuple[int, int, int], num_actions: int, hidden: int = 64, conv_channels: int = 16):
+        super().__init__()
+        channels, view, view_w = obs_shape
+        if view != view_w or view < KERNEL:
+            raise ValueError(f"observations must be square views of side >= {KERNEL}, got {obs_shape}")
+        k = num_columns
+        self.num_columns = k
+        self.num_actions = num_actions
+        self.hidden = hidden
+        patch = channels * KERNEL * KERNEL
+        self.positions = (view - KERNEL + 1) ** 2
+        self.conv_w = _uniform(k, patch, conv_channels, fan_in=patch)
+        self.conv_b = _uniform(k, 1, conv_channels, fan_in=patch)
+        flat = conv_channels * self.positions
+        self.fc_w = _uniform(k, flat, hidden, fan_in=flat)
+        self.fc_b = _uniform(k, 1, hidden, fan_in=flat)
+        lstm_in = hidden + num_actions + 1
+        self.ih_w = _uniform(k, lstm_in, 4 * hidden, fan_in=hidden)
+        self.hh_w = _uniform(k, hidden, 4 * hidden, fan_in=hidden)
+        self.lstm_b = _uniform(k, 1, 4 * hidden, fan_in=hidden)
+        # Small policy head: every column starts close to the uniform policy.
+        self.pi_w = _uniform(k, hidden, num_actions, fan_in=hidden, gain=0.01)
+        self.pi_b = nn.Parameter(torch.zeros(k, 1, num_actions))
+
+    def initial_state(self, rows_per_column: int) -> tuple[Tensor, Tensor]:
+        """Zero LSTM state ``(h, c)``, each ``[K, M, H]``."""
+        zeros = torch.zeros(self.num_columns, rows_per_column, self.hidden)
+        return zeros, zeros.clone()
+
+    def encode(self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor) -> Tensor:
+        """Non-recurrent part, batched over any number of rows.
+
+        Args:
+            obs: ``[K, M, C, V, V]`` uint8 or float observations.
+            prev_action: ``[K, M]`` int64 previous actions.
+            prev_reward: ``[K, M]`` float previous rewards.
+
+        Returns:
+            ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`.
+        """
+        k, m = obs.shape[:2]
+        x = obs.reshape(k * m, *obs.shape[2:]).float()
+        patches = F.unfold(x, KERNEL)  # [K*M, C*9, P]
+        patches = patches.transpose(1, 2).reshape(k, m * self.positions, -1)
+        conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
+        conv = conv.reshape(k, m, -1)
+        features = torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
+        action = F.one_hot(prev_action, self.num_actions).to(features.dtype)
+        lstm_in = torch.cat([features, action, prev_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
+        return torch.baddbmm(self.lstm_b, lstm_in, self.ih_w)
+
+    def recur(self, gates_in: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One LSTM step. ``gates_in``: ``[K, M, 4H]``; state ``(h, c)`` ``[K, M, H]``. Returns ``(h, (h, c))``."""
+        h, c = state
+        gates = gates_in + torch.bmm(h, self.hh_w)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """Policy head: ``[K, M, H]`` -> ``[K, M, A]``."""
+        return torch.baddbmm(self.pi_b, hidden, self.pi_w)
+
+
+class TaskValueHeads(nn.Module):
+    """One linear value head per task, batched: ``[num_tasks, M, H]`` -> ``[num_tasks, M]``."""
+
+    def __init__(self, num_tasks: int, hidden: int):
+        super().__init__()
+        self.w = _uniform(num_tasks, hidden, 1, fan_in=hidden)
+        self.b = nn.Parameter(torch.zeros(num_tasks, 1, 1))
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return torch.baddbmm(self.b, hidden, self.w).squeeze(-1)
+
+
+class DistralNet(nn.Module):
+    """The networks of one algorithm: an optional shared column h, optional per-task columns f.
+
+    Args:
+        num_tasks: tasks of the family (N environments are task-major, N = num_tasks * W).
+        obs_shape, num_actions, hidden, conv_channels: as :class:`Columns`.
+        has_h: build the shared column h (pi_0 = softmax(h)).
+        has_f: build the per-task columns f_i.
+
+    The value heads (one per task) sit on the f columns when there are any, otherwise on h
+    (A3C_multitask). The task-policy logits are formed by the learner from ``h`` and ``f``.
+    """
+
+    def __init__(self, num_tasks: int, obs_shape, num_actions: int, has_h: bool, has_f: bool, hidden: int = 64, conv_channels: int = 16):
+        super().__init__()
+        if not (has_h or has_f):
+            raise ValueError("a network needs at least one column")
+        self.num_tasks = num_tasks
+        self.h = Columns(1, obs_shape, num_actions, hidden, conv_channels) if has_h else None
+        self.f = Columns(num_tasks, obs_shape, num_actions, hidden, conv_channels) if has_f else None
+        self.value = TaskValueHeads(num_tasks, hidden)
+
+    def columns(self) -> dict[str, Columns]:
+        return {name: col for name, col in (("h", self.h), ("f", self.f)) if col is not None}
+
+    def initial_state(self, num_envs: int) -> dict[str, tuple[Tensor, Tensor]]:
+        """Zero LSTM states per column, ``[K, N/K, H]`` each."""
+        return {name: col.initial_state(num_envs // col.num_columns) for name, col in self.columns().items()}
+
+    def unroll(
+        self,
+        obs: Tensor,
+        prev_action: Tensor,
+        prev_reward: Tensor,
+        starts: Tensor,
+        state: dict[str, tuple[Tensor, Tensor]],
+    ) -> tuple[dict[str, Tensor], Tensor, dict[str, tuple[Tensor, Tensor]]]:
+        """Run all columns over ``T`` steps of ``N`` task-major environments.
+
+        Args:
+            obs: ``[T, N, C, V, V]``.
+            prev_action: ``[T, N]`` int64 (0 at an episode's first step).
+            prev_reward: ``[T, N]`` float (0 at an episode's first step).
+            starts: ``[T, N]`` bool, true at an episode's first step (the LSTM state is zeroed).
+            state: LSTM state per column before step 0.
+
+        Returns:
+            ``logits`` {"h": [T, N, A], "f": [T, N, A]} (those present), ``values`` ``[T, N]``,
+            and the LSTM state per column after the last step.
+        """
+        steps, n = obs.shape[:2]
+        logits: dict[str, Tensor] = {}
+        hiddens: dict[str, Tensor] = {}
+        new_state = {}
+        for name, col in self.columns().items():
+            k = col.num_columns
+            m = n // k
+
+            def group(x: Tensor) -> Tensor:  # [T, N, ...] -> [K, T*M, ...]
+                x = x.reshape(steps, k, m, *x.shape[2:]).transpose(0, 1)
+                return x.reshape(k, steps * m, *x.shape[3:])
+
+            gates = col.encode(group(obs), group(prev_action), group(prev_reward))
+            gates = gates.reshape(k, steps, m, -1)
+            keep = (~group(starts)).reshape(k, steps, m, 1).to(gates.dtype)
+            h, c = state[name]
+            outs = []
+            for gates_t, keep_t in zip(gates.unbind(1), keep.unbind(1)):
+                h, (_, c) = col.recur(gates_t, (h * keep_t, c * keep_t))
+                outs.append(h)
+            hidden = torch.stack(outs, dim=1)  # [K, T, M, H]
+            new_state[name] = (h, c)
+            logits[name] = _ungroup(col.logits(hidden.reshape(k, steps * m, -1)), steps, k, m)
+            hiddens[name] = hidden
+        value_source = "f" if self.f is not None else "h"
+        hidden = hiddens[value_source]  # [K, T, M, H]
+        workers = n // self.num_tasks
+        by_task = hidden.transpose(0, 1).reshape(steps, self.num_tasks, workers, -1).transpose(0, 1)
+        values = self.value(by_task.reshape(self.num_tasks, steps * workers, -1))  # [tasks, T*W]
+        values = values.reshape(self.num_tasks, steps, workers).transpose(0, 1).reshape(steps, n)
+        return logits, values, new_state
+
+
+def _ungroup(x: Tensor, steps: int, k: int, m: int) -> Tensor:
+    """``[K, T*M, ...]`` -> ``[T, N, ...]`` (inverse of the grouping in :meth:`DistralNet.unroll`)."""
+    x = x.reshape(k, steps, m, *x.shape[2:]).transpose(0, 1)
+    return x.reshape(steps, k * m, *x.shape[3:])

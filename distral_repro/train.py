@@ -1,0 +1,263 @@
+"""One training run: ``python -m distral_repro.train`` (DESIGN.md, "One training run").
+
+    python -m distral_repro.train --algo KL+ent_2col --env maze --beta 100 --lr 2e-3 \\
+        --seed 0 --out results/runs/maze/KL+ent_2col/beta100_lr2e-3_seed0 [--preset smoke]
+
+Writes into ``--out``, each file atomically: ``progress.csv``, ``summary.json``,
+``pi0_eval.csv`` (maze, algorithms with a shared column h) and, while running,
+``checkpoint.pt``. Re-running the same command after a kill resumes from the checkpoint
+and ends with the same result as an uninterrupted run. A non-finite loss ends the run as
+``diverged`` (exit 0, summary written). Bad arguments: one line on stderr, exit 2,
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from distral_repro import __version__
+from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
+from distral_repro.envs import PRESET_NAMES
+from distral_repro.learner import PROGRESS_COLUMNS, Learner
+from distral_repro.runio import atomic_write_bytes, atomic_write_csv, atomic_write_json
+
+RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
+CHECKPOINT = "checkpoint.pt"
+
+
+class UsageError(Exception):
+    """Bad command-line input (reported as one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + message
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m distral_repro.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--algo", required=True, help=f"one of {', '.join(ALGORITHMS)}")
+    p.add_argument("--env", required=True, help=f"one of {', '.join(ENVIRONMENTS)}")
+    p.add_argument("--beta", required=True, help="inverse regularisation strength, > 0 (e.g. 100 or 3e3)")
+    p.add_argument("--lr", required=True, help="RMSProp learning rate, > 0")
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--preset", default="default", help=f"budget and env sizes: {', '.join(PRESET_NAMES)}")
+    p.add_argument("--steps-per-task", type=int, help="override the preset's env steps per task")
+    p.add_argument("--workers", type=int, help="override the preset's workers per task")
+    p.add_argument("--unroll", type=int, help="override the preset's unroll length (n of n-step returns)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes its `threads`)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
+    """Parse and validate everything before any work; raises UsageError/ConfigError."""
+    args = build_parser().parse_args(argv)
+    if args.threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {args.threads}")
+    config = make_run_config(
+        args.algo, args.env, args.beta, args.lr, args.seed, args.preset,
+        steps_per_task=args.steps_per_task, workers=args.workers, unroll=args.unroll,
+    )
+    out = Path(args.out)
+    check_out_dir(out, config)
+    return config, out, args
+
+
+def _identity(config_dict: dict) -> dict:
+    """The fields that make two runs the same run."""
+    return {k: config_dict[k] for k in ("algo", "env", "beta", "lr", "seed", "preset", "budget", "hyper")}
+
+
+def check_out_dir(out: Path, config: RunConfig) -> None:
+    """Refuse a directory that holds anything but this very run's files."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if not out.exists():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.startswith("."))
+    if foreign:
+        raise ConfigError(f"--out {out} holds files that are not this run's: {', '.join(foreign)}")
+    mine = _identity(config.to_dict())
+    summary = out / "summary.json"
+    if summary.exists():
+        try:
+            theirs = json.loads(summary.read_text())["config"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"--out {out} holds an unreadable summary.json; remove it to rerun") from None
+        if _identity(theirs) != mine:
+            raise ConfigError(f"--out {out} holds another run's files ({_describe(theirs)}); choose another --out")
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists():
+        theirs = _load_checkpoint(checkpoint)["config"]
+        if _identity(theirs) != mine:
+            raise ConfigError(f"--out {out} holds another run's checkpoint ({_describe(theirs)}); choose another --out")
+
+
+def _describe(config_dict: dict) -> str:
+    return ", ".join(f"{k}={config_dict.get(k)}" for k in ("algo", "env", "beta", "lr", "seed", "preset"))
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception as exc:  # a checkpoint is written atomically, so this is someone else's file
+        raise ConfigError(f"cannot read checkpoint {path}: {exc}; remove it to start afresh") from None
+
+
+def git_commit() -> str | None:
+    """The commit of the package's checkout, if it is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class RunWriter:
+    """Writes the run directory's files atomically from the learner's state."""
+
+    def __init__(self, out: Path, config: RunConfig, threads: int):
+        self.out = out
+        self.config = config
+        self.threads = threads
+
+    def progress(self, learner: Learner) -> None:
+        atomic_write_csv(self.out / "progress.csv", pd.DataFrame(learner.progress, columns=list(PROGRESS_COLUMNS)))
+        if learner.evaluate_pi0:
+            atomic_write_csv(
+                self.out / "pi0_eval.csv",
+                pd.DataFrame(learner.pi0_progress, columns=["step", "task", "episode_return"]),
+            )
+
+    def checkpoint(self, learner: Learner) -> None:
+        buffer = io.BytesIO()
+        torch.save(learner.state_dict(), buffer)
+        atomic_write_bytes(self.out / CHECKPOINT, buffer.getvalue())
+
+    def summary(self, learner: Learner, wall_time_s: float) -> dict:
+        ok = learner.status == "ok"
+        final, auc = learner.returns_by_task() if ok else ({}, {})
+        pi0 = learner.pi0_final_by_task() if ok else None
+        total_steps = learner.steps_per_task * learner.num_tasks
+        summary = {
+            "status": learner.status,
+            "algo": self.config.algo,
+            "env": self.config.env,
+            "beta": self.config.beta,
+            "lr": self.config.lr,
+            "seed": self.config.seed,
+            "preset": self.config.preset,
+            "final_return": {str(t): v for t, v in final.items()} if ok else None,
+            "auc_return": {str(t): v for t, v in auc.items()} if ok else None,
+            "mean_final_return": float(sum(final.values()) / len(final)) if ok else math.nan,
+            "mean_auc_return": float(sum(auc.values()) / len(auc)) if ok else math.nan,
+            "pi0_final_return": {str(t): v for t, v in pi0.items()} if pi0 else None,
+            "diverged_at_step": learner.diverged_at_step,
+            "steps_per_task": learner.steps_per_task,
+            "total_env_steps": total_steps,
+            "wall_time_s": wall_time_s,
+            "steps_per_second": total_steps / wall_time_s if wall_time_s > 0 else math.nan,
+            "threads": self.threads,
+            "config": self.config.to_dict(),
+            "version": __version__,
+            "git_commit": git_commit(),
+        }
+        atomic_write_json(self.out / "summary.json", summary)
+        return summary
+
+
+class Reporter:
+    """A progress bar in a terminal, plain periodic lines otherwise."""
+
+    def __init__(self, learner: Learner, quiet: bool):
+        self.learner = learner
+        self.quiet = quiet
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=learner.total_updates, initial=learner.update, unit="upd", file=sys.stderr)
+
+    def point(self) -> None:
+        learner = self.learner
+        recent = [r["episode_return"] for r in learner.progress[-learner.num_tasks :]]
+        mean = sum(x for x in recent if x == x) / max(1, sum(1 for x in recent if x == x))
+        if self.bar is not None:
+            self.bar.n = learner.update
+            self.bar.set_postfix(step=learner.steps_per_task, ret=f"{mean:.3g}")
+        elif not self.quiet:
+            print(
+                f"step {learner.steps_per_task}/{learner.config.budget.steps_per_task} per task, "
+                f"update {learner.update}/{learner.total_updates}, mean return {mean:.4g}",
+                file=sys.stderr, flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False) -> dict:
+    """Train (or resume, or report a finished run) and write the run directory."""
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "summary.json").exists() and not (out / CHECKPOINT).exists():
+        summary = json.loads((out / "summary.json").read_text())
+        if summary.get("status") in ("ok", "diverged") and (out / "progress.csv").exists():
+            if not quiet:
+                print(f"run in {out} is already complete ({summary['status']})", file=sys.stderr)
+            return summary
+    learner = Learner(config)
+    if (out / CHECKPOINT).exists():
+        learner.load_state_dict(_load_checkpoint(out / CHECKPOINT))
+        if not quiet:
+            print(f"resuming from {out / CHECKPOINT} at step {learner.steps_per_task} per task", file=sys.stderr)
+    writer = RunWriter(out, config, threads)
+    reporter = Reporter(learner, quiet)
+    segment_start = time.perf_counter()
+    try:
+        while not learner.done:
+            if learner.train_update():
+                learner_elapsed = learner.elapsed_s
+                learner.elapsed_s = learner_elapsed + time.perf_counter() - segment_start
+                segment_start = time.perf_counter()
+                writer.progress(learner)
+                if not learner.done:
+                    writer.checkpoint(learner)
+                reporter.point()
+    finally:
+        reporter.close()
+    summary = writer.summary(learner, learner.elapsed_s)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    if learner.status == "diverged" and not quiet:
+        print(f"run diverged at step {learner.diverged_at_step} per task (non-finite loss); recorded in summary.json", file=sys.stderr)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, out, args = parse(argv)
+    except (UsageError, ConfigError) as exc:
+        print(f"distral_repro.train: error: {exc}", file=sys.stderr)
+        return 2
+    run(config, out, threads=args.threads, quiet=args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
