@@ -107,8 +107,11 @@ class Learner:
         self.lstm = self.net.initial_state(n)
 
         steps_per_update = budget.workers * budget.unroll  # env steps per task per update
-        self.total_updates = max(1, math.ceil(budget.steps_per_task / steps_per_update))
         episode_length = getattr(getattr(self.env, "config", None), "episode_length", 0)
+        # At least one whole episode per worker, so that every run has a return to report.
+        self.total_updates = max(
+            1, math.ceil(budget.steps_per_task / steps_per_update), math.ceil(episode_length / budget.unroll)
+        )
         # Every evaluation interval must see episodes end: at least one episode per worker.
         self.log_every = max(
             1, round(self.total_updates / budget.log_points), math.ceil(episode_length / budget.unroll)

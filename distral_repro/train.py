@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     """Parse and validate everything before any work; raises UsageError/ConfigError."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse reads "-2e-4" as an option; join numeric options with their value so that
+    # a negative beta or lr gets the clear "must be > 0" message.
+    for i in range(len(argv) - 2, -1, -1):
+        if argv[i] in ("--beta", "--lr") and argv[i + 1].startswith("-"):
+            argv[i : i + 2] = [f"{argv[i]}={argv[i + 1]}"]
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {args.threads}")
