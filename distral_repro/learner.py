@@ -45,7 +45,8 @@ def task_policy_logits(algo, logits: dict[str, Tensor]) -> tuple[Tensor, Tensor 
         logits: column outputs {"h": [..., A], "f": [..., A]} (those the algorithm has).
 
     Returns:
-        ``(task_logits, pi0_logits)``; ``pi0_logits`` is None when alpha = 0 (no KL term).
+        ``(task_logits, pi0_logits)``; ``pi0_logits`` is None when alpha = 0 (no KL term)
+        or when h was not run (one-column variants act with f alone).
     """
     p = algo.parameterisation
     if p in ("separate", "one_column"):
@@ -54,7 +55,7 @@ def task_policy_logits(algo, logits: dict[str, Tensor]) -> tuple[Tensor, Tensor 
         task = logits["h"]
     else:  # two_column, eq. 8 (the column outputs beta * f_i directly, see two_column_logits)
         task = objective.two_column_logits(logits["h"], logits["f"], algo.h_coef)
-    return task, (logits["h"] if algo.distils else None)
+    return task, (logits.get("h") if algo.distils else None)
 
 
 @dataclass
@@ -147,6 +148,9 @@ class Learner:
     def _act(self) -> dict[str, Tensor]:
         """Step every environment ``T`` times without gradients; returns the unroll's tensors."""
         unroll = self.config.budget.unroll
+        # One-column variants act with f alone; h's recurrent state is then carried on by
+        # the recomputation in _learn (state after T steps).
+        acting = ("f",) if self.algo.parameterisation == "one_column" else None
         record = {k: [] for k in ("obs", "prev_action", "prev_reward", "starts", "action", "reward", "done")}
         with torch.no_grad():
             for _ in range(unroll):
@@ -154,9 +158,11 @@ class Learner:
                 record["prev_action"].append(self.prev_action)
                 record["prev_reward"].append(self.prev_reward)
                 record["starts"].append(self.starts)
-                logits, _, self.lstm = self.net.unroll(
-                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm
+                logits, _, state = self.net.unroll(
+                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm,
+                    columns=acting,
                 )
+                self.lstm = {**self.lstm, **state}
                 task_logits, _ = task_policy_logits(self.algo, logits)
                 action = sample_actions(task_logits[0], self.generator)
                 obs, reward, terminated, truncated, info = self.env.step(action.numpy())
@@ -192,7 +198,12 @@ class Learner:
     def _learn(self, batch: dict[str, Tensor], start_state) -> objective.ActorCriticLosses:
         """Recompute the unroll with gradients and take one optimiser step."""
         hyper = self.config.hyper
-        logits, values, _ = self.net.unroll(batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state)
+        steps = batch["action"].shape[0]
+        logits, values, after = self.net.unroll(
+            batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state, state_after=steps
+        )
+        if self.algo.parameterisation == "one_column":  # h did not act: continue from its recomputed state
+            self.lstm["h"] = tuple(x.detach() for x in after["h"])
         task_logits, pi0_logits = task_policy_logits(self.algo, logits)
         losses = objective.actor_critic_loss(
             task_logits[:-1], batch["action"], batch["reward"], batch["done"], values[:-1], values[-1],

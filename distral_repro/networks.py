@@ -152,7 +152,9 @@ class DistralNet(nn.Module):
         prev_reward: Tensor,
         starts: Tensor,
         state: dict[str, tuple[Tensor, Tensor]],
-    ) -> tuple[dict[str, Tensor], Tensor, dict[str, tuple[Tensor, Tensor]]]:
+        columns: tuple[str, ...] | None = None,
+        state_after: int | None = None,
+    ) -> tuple[dict[str, Tensor], Tensor | None, dict[str, tuple[Tensor, Tensor]]]:
         """Run all columns over ``T`` steps of ``N`` task-major environments.
 
         Args:
@@ -161,16 +163,22 @@ class DistralNet(nn.Module):
             prev_reward: ``[T, N]`` float (0 at an episode's first step).
             starts: ``[T, N]`` bool, true at an episode's first step (the LSTM state is zeroed).
             state: LSTM state per column before step 0.
+            columns: run only these columns (default all); the values need the column
+                that carries the value heads ("f" if present, else "h").
+            state_after: return the LSTM state after this many steps (default ``T``).
 
         Returns:
-            ``logits`` {"h": [T, N, A], "f": [T, N, A]} (those present), ``values`` ``[T, N]``,
-            and the LSTM state per column after the last step.
+            ``logits`` {"h": [T, N, A], "f": [T, N, A]} (those run), ``values`` ``[T, N]``
+            (None if the value column was not run), and the LSTM state per column.
         """
         steps, n = obs.shape[:2]
+        state_after = steps if state_after is None else state_after
         logits: dict[str, Tensor] = {}
         hiddens: dict[str, Tensor] = {}
         new_state = {}
         for name, col in self.columns().items():
+            if columns is not None and name not in columns:
+                continue
             k = col.num_columns
             m = n // k
 
@@ -183,14 +191,17 @@ class DistralNet(nn.Module):
             keep = (~group(starts)).reshape(k, steps, m, 1).to(gates.dtype)
             h, c = state[name]
             outs = []
-            for gates_t, keep_t in zip(gates.unbind(1), keep.unbind(1)):
+            for t, (gates_t, keep_t) in enumerate(zip(gates.unbind(1), keep.unbind(1))):
                 h, (_, c) = col.recur(gates_t, (h * keep_t, c * keep_t))
                 outs.append(h)
+                if t + 1 == state_after:
+                    new_state[name] = (h, c)
             hidden = torch.stack(outs, dim=1)  # [K, T, M, H]
-            new_state[name] = (h, c)
             logits[name] = _ungroup(col.logits(hidden.reshape(k, steps * m, -1)), steps, k, m)
             hiddens[name] = hidden
         value_source = "f" if self.f is not None else "h"
+        if value_source not in hiddens:
+            return logits, None, new_state
         hidden = hiddens[value_source]  # [K, T, M, H]
         workers = n // self.num_tasks
         by_task = hidden.transpose(0, 1).reshape(steps, self.num_tasks, workers, -1).transpose(0, 1)

@@ -108,3 +108,18 @@ def test_value_heads_are_per_task():
 def test_bad_view_is_rejected():
     with pytest.raises(ValueError, match="square"):
         Columns(1, (3, 2, 2), A)
+
+
+def test_state_after_and_column_subset():
+    """Running a subset of columns, and the state after fewer steps than the unroll."""
+    torch.manual_seed(0)
+    net = DistralNet(2, OBS, A, has_h=True, has_f=True, hidden=8)
+    obs, action, reward, starts = _sequence(5, 4)
+    state = net.initial_state(4)
+    _, _, full = net.unroll(obs[:3], action[:3], reward[:3], starts[:3], state)
+    logits, values, partial = net.unroll(obs, action, reward, starts, state, state_after=3)
+    for name in full:
+        torch.testing.assert_close(partial[name][1], full[name][1])
+    h_only, no_values, h_state = net.unroll(obs, action, reward, starts, state, columns=("h",))
+    assert set(h_only) == {"h"} and no_values is None and set(h_state) == {"h"}
+    torch.testing.assert_close(h_only["h"], logits["h"])

@@ -58,10 +58,10 @@ TWO_ROOM_LAYOUT = (
     "#.....#####.....#",
     "#################",
 )
-# (row, column) of each task's start and goal: two tasks go east, two go west.
-TASK_STARTS = ((1, 1), (5, 2), (1, 15), (5, 14))
-TASK_GOALS = ((5, 14), (1, 13), (4, 2), (2, 1))
-TASK_NAMES = ("west_to_east_low", "west_to_east_high", "east_to_west_low", "east_to_west_high")
+# (row, column) of each task's start (west room) and goal (east room).
+TASK_STARTS = ((1, 1), (5, 2), (2, 3), (4, 1))
+TASK_GOALS = ((5, 14), (1, 13), (4, 15), (2, 12))
+TASK_NAMES = ("goal_south_east", "goal_north_west", "goal_east", "goal_north")
 NUM_TASKS = len(TASK_STARTS)
 
 COMPASS_NAMES = ("north", "east", "south", "west")

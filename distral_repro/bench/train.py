@@ -1,0 +1,106 @@
+"""`python -m distral_repro.bench train`: speed and memory of whole training runs.
+
+Each algorithm runs as its own fresh process pinned to one CPU core with one torch
+thread, exactly as one job of the grid does (`python -m distral_repro.train`, the
+preset's budget unless `--steps-per-task` is given, files written to a scratch folder).
+Reported: env steps per second of the training loop (all tasks together, from the run's
+summary.json), the wall time of the whole process (interpreter start-up and imports
+included: what a Snakemake job costs), and the peak resident memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from distral_repro.bench.envs import _peak_rss_mib, _pin_to_one_core
+
+
+def measure(algo: str, env: str, preset: str, steps_per_task: int | None) -> dict:
+    """Run one training job in this process and report its speed and memory."""
+    from distral_repro import train
+
+    with tempfile.TemporaryDirectory() as scratch:
+        args = ["--algo", algo, "--env", env, "--beta", "100", "--lr", "2e-3", "--seed", "0",
+                "--out", str(Path(scratch) / "run"), "--preset", preset, "--threads", "1", "--quiet"]
+        if steps_per_task:
+            args += ["--steps-per-task", str(steps_per_task)]
+        config, out, _ = train.parse(args)
+        summary = train.run(config, out, threads=1, quiet=True)
+    return {
+        "algo": algo,
+        "env": env,
+        "steps_per_task": summary["steps_per_task"],
+        "env_steps": summary["total_env_steps"],
+        "train_s": summary["wall_time_s"],
+        "steps_per_s": summary["steps_per_second"],
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _run_worker(algo: str, args) -> dict:
+    cmd = [sys.executable, "-m", "distral_repro.bench", "train", "--worker", algo, "--env", args.env,
+           "--preset", args.preset]
+    if args.steps_per_task:
+        cmd += ["--steps-per-task", str(args.steps_per_task)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark of {algo} failed:\n{done.stderr}")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row["process_s"] = time.perf_counter() - start
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    header = f"{'algorithm':<14} {'env steps':>10} {'train s':>8} {'steps/s':>9} {'job s':>7} {'peak MiB':>9}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['algo']:<14} {r['env_steps']:>10,} {r['train_s']:>8.1f} {r['steps_per_s']:>9,.0f} "
+            f"{r['process_s']:>7.1f} {r['peak_rss_mib']:>9.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from distral_repro.config import ALGORITHMS, ENVIRONMENTS
+    from distral_repro.envs import PRESET_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m distral_repro.bench train", description=__doc__.splitlines()[0])
+    parser.add_argument("--algos", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
+    parser.add_argument("--env", default="maze", choices=ENVIRONMENTS)
+    parser.add_argument("--preset", default="default", choices=PRESET_NAMES)
+    parser.add_argument("--steps-per-task", type=int, help="override the preset's budget")
+    parser.add_argument("--json", help="also write the measurements to this JSON file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps_per_task is not None and args.steps_per_task < 1:
+        parser.error("--steps-per-task must be >= 1")
+    if args.worker:
+        _pin_to_one_core()
+        print(json.dumps(measure(args.worker, args.env, args.preset, args.steps_per_task)))
+        return 0
+    rows = []
+    for algo in args.algos:
+        try:
+            rows.append(_run_worker(algo, args))
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
+            return 1
+    print(f"Whole training runs, one core, one thread, env {args.env!r}, preset {args.preset!r}:")
+    print(format_table(rows))
+    if args.json:
+        from distral_repro.runio import atomic_write_json
+
+        atomic_write_json(args.json, {"env": args.env, "preset": args.preset, "results": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
