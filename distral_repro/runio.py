@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -71,3 +72,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_write_csv(path: str | os.PathLike, frame) -> Path:
     """Write a pandas DataFrame as CSV (no index) atomically."""
     return _atomic_write(path, lambda fh: frame.to_csv(fh, index=False), "w")
+
+
+def git_commit() -> str | None:
+    """The commit of the package's checkout, if it is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

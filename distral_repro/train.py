@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from distral_repro import __version__
 from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
 from distral_repro.envs import PRESET_NAMES
 from distral_repro.learner import PROGRESS_COLUMNS, Learner
-from distral_repro.runio import atomic_write_bytes, atomic_write_csv, atomic_write_json
+from distral_repro.runio import atomic_write_bytes, atomic_write_csv, atomic_write_json, git_commit
 
 RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
@@ -121,17 +120,6 @@ def _load_checkpoint(path: Path) -> dict:
         return torch.load(path, weights_only=False)
     except Exception as exc:  # a checkpoint is written atomically, so this is someone else's file
         raise ConfigError(f"cannot read checkpoint {path}: {exc}; remove it to start afresh") from None
-
-
-def git_commit() -> str | None:
-    """The commit of the package's checkout, if it is one."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 class RunWriter:

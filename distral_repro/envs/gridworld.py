@@ -10,11 +10,11 @@ This module is the one definition of the map and of its four tasks. Two users sh
   the shared engine `GridTaskVecEnv` (egocentric one-hot views, seeding, autoreset);
   only the fixed map and the compass moves are specific to this family.
 
-The map: two 5x5 rooms joined by a 5-cell corridor. Tasks 0 and 1 start in the west
-room and have their goal in the east room; tasks 2 and 3 go the other way. Reaching the
-goal gives +1 and ends the episode (terminated); otherwise episodes are cut after 100
-steps (truncated). Every task crosses the corridor, in one of two directions, which is
-why the distilled policy, conditioned on the previous action, learns to keep going.
+The map: two 5x5 rooms joined by a 5-cell corridor. Every task starts somewhere in the
+west room and has its goal somewhere in the east room ("the goal locations, which are in
+the other room", as the paper puts it), so all tasks share the walk through the corridor.
+Reaching the goal gives +10 and ends the episode (terminated); otherwise episodes are cut
+after 100 steps (truncated).
 
 Actions are the four compass moves (0 north, 1 east, 2 south, 3 west; the headings of
 `distral_repro.envs.core`). A move into a wall leaves the agent in place. In the
@@ -35,7 +35,6 @@ from distral_repro.envs.core import (
     EMPTY,
     GOAL,
     PAD,
-    VIEW_SIZE,
     WALL,
     FamilyConfig,
     GridTaskEnv,
@@ -67,7 +66,7 @@ NUM_TASKS = len(TASK_STARTS)
 COMPASS_NAMES = ("north", "east", "south", "west")
 NUM_ACTIONS = len(COMPASS_NAMES)
 EPISODE_LENGTH = 100  # the paper's "episodes of at most 100 steps"
-GOAL_REWARD = 1.0
+GOAL_REWARD = 10.0  # as the goals of the other families; see the README on this choice
 
 # The map is fixed, so the presets differ in nothing but are accepted like the other families'.
 PRESETS = {name: dict(episode_length=EPISODE_LENGTH, reward_scale=1.0) for name in PRESET_NAMES}
@@ -186,7 +185,7 @@ class GridWorldVecEnv(GridTaskVecEnv):
     with task=None all 4 tasks (num_envs a multiple of 4, task-major).
 
     Observations (N, 3, 5, 5) uint8 one-hot over (empty, wall, goal); actions (N,) compass
-    moves; reward +1 (x reward_scale) and termination at the goal; truncation after
+    moves; reward +10 (x reward_scale) and termination at the goal; truncation after
     `episode_length` steps; SAME_STEP autoreset with `final_obs` and episode statistics
     in `info` (see GridTaskVecEnv).
     """

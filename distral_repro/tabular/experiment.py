@@ -79,8 +79,8 @@ class TabularConfig:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
         if not 0.0 <= self.visitation_decay < 1.0:
             raise ValueError(f"visitation_decay must be in [0, 1), got {self.visitation_decay!r}")
-        if not np.isfinite(self.goal_reward):
-            raise ValueError(f"goal_reward must be finite, got {self.goal_reward!r}")
+        if not np.isfinite(self.goal_reward) or self.goal_reward <= 0:
+            raise ValueError(f"goal_reward must be a finite number > 0, got {self.goal_reward!r}")
         return self
 
 
@@ -109,8 +109,9 @@ def num_states(num_locations: int) -> int:
 class TabularResult:
     """What a run produced.
 
-    episodes: per finished episode (episode index per task, task, return, length, reached goal),
-        as parallel (E,) arrays in the order the episodes ended.
+    episode, task, episode_return, episode_length, reached_goal: one entry per finished
+        episode (episode = its index within its task), parallel (E,) arrays ordered by
+        episode then task; E = episodes x 4.
     prior: (S, A) the final pi_0 (uniform for `separate`).
     q: (T, S, A) the final soft Q tables.
     """
@@ -134,6 +135,80 @@ def sample_actions(log_policy: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return np.minimum(actions, log_policy.shape[1] - 1)
 
 
+@dataclass
+class Segment:
+    """One rollout segment: K steps of the T tasks, (K, T) arrays; `policy` is (K, T, A).
+
+    `live` marks the steps of tasks that have not yet finished their episodes (only
+    those learn); `discount` is gamma^t for the time t within the episode.
+    """
+
+    state: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    regulariser: np.ndarray
+    next_value: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    live: np.ndarray
+    discount: np.ndarray
+    policy: np.ndarray
+
+    @classmethod
+    def empty(cls, steps: int, tasks: int, actions: int) -> "Segment":
+        def zeros(dtype=np.float64):
+            return np.zeros((steps, tasks), dtype=dtype)
+
+        return cls(
+            state=zeros(np.int64), action=zeros(np.int64), reward=zeros(), regulariser=zeros(),
+            next_value=zeros(), terminated=zeros(bool), truncated=zeros(bool), live=zeros(bool),
+            discount=zeros(), policy=np.zeros((steps, tasks, actions)),
+        )
+
+
+def learn_soft_q(q: np.ndarray, segment: Segment, gamma: float, learning_rate: float) -> None:
+    """Move every live visited Q_i(s, a) towards its n-step soft target, in place. q: (T, S, A)."""
+    targets = nstep_soft_targets(
+        segment.reward, segment.regulariser, segment.next_value, segment.terminated, segment.truncated, gamma
+    )
+    live = segment.live
+    task = np.broadcast_to(np.arange(q.shape[0]), live.shape)
+    soft_q_update(q, (task[live], segment.state[live], segment.action[live]), targets[live], learning_rate)
+
+
+def accumulate_visitation(visitation: np.ndarray, segment: Segment, decay: float) -> None:
+    """Decay the (T, S, A) visitation estimate, then add gamma^t pi_i(.|s_t) per live visit, in place."""
+    visitation *= decay
+    task = np.broadcast_to(np.arange(visitation.shape[0]), segment.live.shape)
+    weights = (segment.discount * segment.live)[..., None] * segment.policy
+    np.add.at(visitation, (task, segment.state), weights)
+
+
+class EpisodeLog:
+    """The finished episodes of every task, as parallel lists (see TabularResult)."""
+
+    def __init__(self):
+        self.episode, self.task, self.episode_return, self.episode_length, self.reached_goal = [], [], [], [], []
+
+    def add(self, episode: int, task: int, episode_return: float, length: int, reached_goal: bool) -> None:
+        self.episode.append(episode)
+        self.task.append(task)
+        self.episode_return.append(episode_return)
+        self.episode_length.append(length)
+        self.reached_goal.append(reached_goal)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Ordered by episode, then task."""
+        order = np.lexsort((np.array(self.task), np.array(self.episode)))
+        return {
+            "episode": np.array(self.episode, dtype=np.int64)[order],
+            "task": np.array(self.task, dtype=np.int64)[order],
+            "episode_return": np.array(self.episode_return, dtype=np.float64)[order],
+            "episode_length": np.array(self.episode_length, dtype=np.int64)[order],
+            "reached_goal": np.array(self.reached_goal, dtype=bool)[order],
+        }
+
+
 def run_experiment(config: TabularConfig, seed: int) -> TabularResult:
     """Train all 4 tasks until each has finished `config.episodes` episodes."""
     config.validated()
@@ -143,62 +218,49 @@ def run_experiment(config: TabularConfig, seed: int) -> TabularResult:
     tasks = np.arange(NUM_TASKS)
     states = num_states(grid.num_locations)
     alpha, beta, gamma = config.alpha, config.beta, config.gamma
-    distral = config.method == "distral"
 
     q = np.zeros((NUM_TASKS, states, NUM_ACTIONS))
-    log_prior = np.full((states, NUM_ACTIONS), -np.log(NUM_ACTIONS))
+    log_prior = np.full((states, NUM_ACTIONS), -np.log(NUM_ACTIONS))  # separate: stays uniform
     visitation = np.zeros((NUM_TASKS, states, NUM_ACTIONS))
 
+    # Where each task's agent is: its location, previous action and reward flag, time in episode.
     location = grid.start_location.copy()
     previous_action = np.full(NUM_TASKS, NO_ACTION)
     previous_flag = np.zeros(NUM_TASKS, dtype=np.int64)
     elapsed = np.zeros(NUM_TASKS, dtype=np.int64)
     episode_return = np.zeros(NUM_TASKS)
-    finished = np.zeros(NUM_TASKS, dtype=np.int64)
-    log = {name: [] for name in ("episode", "task", "episode_return", "episode_length", "reached_goal")}
-
-    K = config.n_steps
-    buf_state = np.zeros((K, NUM_TASKS), dtype=np.int64)
-    buf_action = np.zeros((K, NUM_TASKS), dtype=np.int64)
-    buf_reward = np.zeros((K, NUM_TASKS))
-    buf_reg = np.zeros((K, NUM_TASKS))
-    buf_next_value = np.zeros((K, NUM_TASKS))
-    buf_terminated = np.zeros((K, NUM_TASKS), dtype=bool)
-    buf_truncated = np.zeros((K, NUM_TASKS), dtype=bool)
-    buf_live = np.zeros((K, NUM_TASKS), dtype=bool)
-    buf_discount = np.zeros((K, NUM_TASKS))
-    buf_policy = np.zeros((K, NUM_TASKS, NUM_ACTIONS))
+    finished = np.zeros(NUM_TASKS, dtype=np.int64)  # episodes finished per task
+    log = EpisodeLog()
+    segment = Segment.empty(config.n_steps, NUM_TASKS, NUM_ACTIONS)
 
     while (finished < config.episodes).any():
-        for k in range(K):
+        # Act n steps with the current tables (eq. 2); tables change only between segments.
+        for k in range(config.n_steps):
             state = encode_state(location, previous_action, previous_flag)
             log_policy = soft_policy_log(q[tasks, state], log_prior[state], alpha, beta)  # (T, A)
             action = sample_actions(log_policy, rng.random(NUM_TASKS))
-            reg = regulariser(log_prior[state, action], log_policy[tasks, action], alpha, beta)
             location = grid.next_location[location, action]
             terminated = location == grid.goal_location
             reward = np.where(terminated, config.goal_reward, 0.0)
+            truncated = (elapsed + 1 >= config.max_episode_steps) & ~terminated
+            next_state = encode_state(location, action, (reward > 0).astype(np.int64))
+
+            segment.state[k], segment.action[k], segment.reward[k] = state, action, reward
+            segment.regulariser[k] = regulariser(log_prior[state, action], log_policy[tasks, action], alpha, beta)
+            if k == config.n_steps - 1 or truncated.any():  # V(s') is only used where the target is cut
+                segment.next_value[k] = soft_value(q[tasks, next_state], log_prior[next_state], alpha, beta)
+            segment.terminated[k], segment.truncated[k] = terminated, truncated
+            segment.live[k] = finished < config.episodes  # tasks done with their episodes stop learning
+            segment.discount[k] = gamma**elapsed
+            segment.policy[k] = np.exp(log_policy)
+
             elapsed += 1
-            truncated = (elapsed >= config.max_episode_steps) & ~terminated
-            previous_action, previous_flag = action, (reward > 0).astype(np.int64)
-            next_state = encode_state(location, previous_action, previous_flag)
-
-            buf_state[k], buf_action[k], buf_reward[k], buf_reg[k] = state, action, reward, reg
-            buf_next_value[k] = soft_value(q[tasks, next_state], log_prior[next_state], alpha, beta)
-            buf_terminated[k], buf_truncated[k] = terminated, truncated
-            buf_live[k] = finished < config.episodes  # tasks done with their episodes stop learning
-            buf_discount[k] = gamma ** (elapsed - 1)
-            buf_policy[k] = np.exp(log_policy)
-
             episode_return += reward
+            previous_action, previous_flag = action, (reward > 0).astype(np.int64)
             ended = terminated | truncated
             if ended.any():
                 for t in np.flatnonzero(ended & (finished < config.episodes)):
-                    log["episode"].append(finished[t])
-                    log["task"].append(t)
-                    log["episode_return"].append(episode_return[t])
-                    log["episode_length"].append(elapsed[t])
-                    log["reached_goal"].append(bool(terminated[t]))
+                    log.add(int(finished[t]), int(t), float(episode_return[t]), int(elapsed[t]), bool(terminated[t]))
                 finished += ended
                 location = np.where(ended, grid.start_location, location)
                 previous_action = np.where(ended, NO_ACTION, previous_action)
@@ -206,25 +268,15 @@ def run_experiment(config: TabularConfig, seed: int) -> TabularResult:
                 elapsed = np.where(ended, 0, elapsed)
                 episode_return = np.where(ended, 0.0, episode_return)
 
-        targets = nstep_soft_targets(buf_reward, buf_reg, buf_next_value, buf_terminated, buf_truncated, gamma)
-        live = buf_live
-        step_tasks = np.broadcast_to(tasks, (K, NUM_TASKS))
-        soft_q_update(q, (step_tasks[live], buf_state[live], buf_action[live]), targets[live], config.learning_rate)
-        if distral:
-            visitation *= config.visitation_decay
-            weights = buf_discount[..., None] * buf_policy * live[..., None]
-            np.add.at(visitation, (step_tasks, buf_state), weights)
-            log_prior = np.log(distil_prior(visitation))
+        learn_soft_q(q, segment, gamma, config.learning_rate)
+        if config.method == "distral":
+            accumulate_visitation(visitation, segment, config.visitation_decay)
+            log_prior = np.log(distil_prior(visitation))  # eq. 5
 
-    order = np.lexsort((np.array(log["task"]), np.array(log["episode"])))
     return TabularResult(
         config=config,
         seed=int(seed),
-        episode=np.array(log["episode"], dtype=np.int64)[order],
-        task=np.array(log["task"], dtype=np.int64)[order],
-        episode_return=np.array(log["episode_return"], dtype=np.float64)[order],
-        episode_length=np.array(log["episode_length"], dtype=np.int64)[order],
-        reached_goal=np.array(log["reached_goal"], dtype=bool)[order],
+        **log.arrays(),
         prior=np.exp(log_prior),
         q=q,
         wall_time_s=time.perf_counter() - start_time,
@@ -244,3 +296,19 @@ def prior_table(prior: np.ndarray) -> dict:
         "actions": list(COMPASS_NAMES),
         "probabilities": np.round(table, 6).tolist(),
     }
+
+
+def episodes_to_solve(reached_goal: np.ndarray, streak: int = 10) -> int | None:
+    """Episodes a task needed to be solved: the count at the end of the first `streak`
+    consecutive goal-reaching episodes (e.g. 10 for successes in episodes 1..10), or
+    None if that never happened.
+
+    Args:
+        reached_goal: (E,) bool, one task's episodes in order.
+    """
+    run = 0
+    for index, reached in enumerate(np.asarray(reached_goal, dtype=bool)):
+        run = run + 1 if reached else 0
+        if run == streak:
+            return index + 1
+    return None

@@ -35,8 +35,8 @@ def check_soft_q_settings(alpha: float, beta: float, gamma: float | None = None,
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
     """log sum exp over the last axis, stable: (..., A) -> (...)."""
-    top = np.max(x, axis=-1)
-    return top + np.log(np.sum(np.exp(x - top[..., None]), axis=-1))
+    top = x.max(axis=-1)  # ndarray methods: this runs once per step of the tabular loop
+    return top + np.log(np.exp(x - top[..., None]).sum(axis=-1))
 
 
 def soft_value(q: np.ndarray, log_prior: np.ndarray, alpha: float, beta: float) -> np.ndarray:
