@@ -108,7 +108,10 @@ def check_out_dir(out: Path, config: RunConfig) -> None:
     if checkpoint.exists():
         theirs = _load_checkpoint(checkpoint)["config"]
         if _identity(theirs) != mine:
-            raise ConfigError(f"--out {out} holds another run's checkpoint ({_describe(theirs)}); choose another --out")
+            raise ConfigError(
+                f"--out {out} holds the checkpoint of a different run ({_describe(theirs)}); "
+                f"choose another --out, or delete {checkpoint} to start this run afresh"
+            )
 
 
 def _describe(config_dict: dict) -> str:

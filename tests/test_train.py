@@ -164,3 +164,17 @@ def test_learning_beats_the_random_policy(tmp_path, algo):
     by_step = progress.groupby("step")["episode_return"].mean()
     final = by_step.iloc[-2:].mean()
     assert final > 1.5 * random_return, (final, random_return, by_step.round(3).tolist())
+
+
+def test_checkpoint_of_a_different_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    config, _, _ = train.parse(_args(out, seed=0))
+    from distral_repro.learner import Learner
+
+    learner = Learner(config)
+    learner.train_update()
+    train.RunWriter(out, config, threads=1).checkpoint(learner)
+    assert train.main(_args(out, seed=1)) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint of a different run" in err and "seed=0" in err
+    assert [p.name for p in out.iterdir()] == ["checkpoint.pt"]
