@@ -1,0 +1,35 @@
+# The Distral study: 756 training jobs (7 algorithms x 3 environments x 3 beta x 3 lr
+# x 4 seeds), the grid-world experiment, tables, claim verdicts and the paper's figures.
+#
+#   snakemake --cores all                          the default grid (config/config.yaml)
+#   snakemake --cores all --config preset=smoke    tiny budgets: the end-to-end test
+#   snakemake --cores all --profile slurm          the same on a Slurm cluster
+#   snakemake paper_figures/fig4_maze.pdf          one figure and only the jobs it needs
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+include: "rules/gridworld.smk"
+include: "rules/analysis.smk"
+
+
+localrules:
+    all,
+    aggregate,
+    figure_fig4,
+    figure_pi0,
+    figure_overview,
+    figure_gridworld,
+
+
+rule all:
+    input:
+        "results/metrics.json",
+        "results/claims.md",
+        expand("paper_figures/{name}.pdf", name=FIGURES),

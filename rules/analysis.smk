@@ -1,0 +1,83 @@
+# Aggregation and figures: read only the run files, never train.
+
+TABLES = ["all_runs", "settings", "best_settings"]
+
+
+rule aggregate:
+    input:
+        run_files(),
+        gridworld_files(),
+    output:
+        tables=expand("results/tables/{name}.{ext}", name=TABLES, ext=("csv", "md")),
+        curves="results/tables/learning_curves.csv",
+        metrics="results/metrics.json",
+        claims_csv="results/claims.csv",
+        claims_md=report("results/claims.md", caption="report/claims.rst", category="Claims"),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/aggregate.log",
+    params:
+        runs=run_dirs(),
+        gridworld=gridworld_dirs(),
+    shell:
+        "python -m distral_repro.analysis.aggregate --results-dir results"
+        " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
+
+
+rule figure_fig4:
+    input:
+        lambda wildcards: run_files([wildcards.env]),
+    output:
+        pdf=report(
+            "paper_figures/fig4_{env}.pdf",
+            caption="report/fig4.rst",
+            category="Figure 4",
+            subcategory="{env}",
+        ),
+        png="paper_figures/fig4_{env}.png",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/figures/fig4_{env}.log",
+    params:
+        runs=lambda wildcards: run_dirs([wildcards.env]),
+    shell:
+        "python -m distral_repro.analysis.figures fig4 --env {wildcards.env} --out {output.pdf:q}"
+        " {params.runs:q} > {log:q} 2>&1"
+
+
+rule figure_pi0:
+    input:
+        run_files(["maze"]),
+    output:
+        pdf=report("paper_figures/fig4_maze_pi0.pdf", caption="report/fig4_maze_pi0.rst", category="Figure 4"),
+        png="paper_figures/fig4_maze_pi0.png",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/figures/fig4_maze_pi0.log",
+    params:
+        runs=run_dirs(["maze"]),
+    shell:
+        "python -m distral_repro.analysis.figures pi0 --out {output.pdf:q} {params.runs:q} > {log:q} 2>&1"
+
+
+rule figure_overview:
+    input:
+        run_files(),
+        gridworld_files(),
+        claims="results/claims.csv",
+    output:
+        pdf=report("paper_figures/overview.pdf", caption="report/overview.rst", category="Overview"),
+        png="paper_figures/overview.png",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/figures/overview.log",
+    params:
+        runs=run_dirs(),
+        gridworld=gridworld_dirs(),
+    shell:
+        "python -m distral_repro.analysis.figures overview --results-dir results --out {output.pdf:q}"
+        " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"

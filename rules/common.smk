@@ -1,0 +1,100 @@
+# Config resolution (preset), validation and the grid, shared by every rule file.
+import math
+import re
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+CONFIG_DIR = Path(workflow.basedir) / "config"
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`, recursively for mappings."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_presets(config: dict) -> dict:
+    """config/config.yaml, then the preset's file, then the user's --configfile/--config values."""
+    preset = config.get("preset", "default")
+    if preset == "default":
+        return dict(config)
+    path = CONFIG_DIR / "presets" / f"{preset}.yaml"
+    if not path.exists():
+        valid = ", ".join(["default"] + sorted(p.stem for p in (CONFIG_DIR / "presets").glob("*.yaml")))
+        raise ValueError(f"config key 'preset': unknown preset {preset!r}; valid: {valid}")
+    resolved = _deep_merge(yaml.safe_load((CONFIG_DIR / "config.yaml").read_text()), yaml.safe_load(path.read_text()))
+    settings = workflow.config_settings
+    for configfile in settings.configfiles or []:
+        if Path(configfile).resolve() != (CONFIG_DIR / "config.yaml").resolve():
+            resolved = _deep_merge(resolved, yaml.safe_load(Path(configfile).read_text()) or {})
+    return _deep_merge(resolved, settings.config or {})
+
+
+def _check_positive(config: dict) -> None:
+    """The schema rejects signs and non-numbers; zero is caught here, naming the key."""
+    for key in ("betas", "lrs"):
+        for value in config[key]:
+            if not math.isfinite(float(value)) or float(value) <= 0:
+                raise ValueError(f"config key '{key}': {value!r} must be > 0")
+
+
+_resolved = _resolve_presets(config)
+config.clear()
+config.update(_resolved)
+validate(config, CONFIG_DIR / "schema.yaml")
+_check_positive(config)
+
+PRESET = config["preset"]
+ALGOS = config["algorithms"]
+ENVS = config["environments"]
+BETAS = config["betas"]
+LRS = config["lrs"]
+SEEDS = config["seeds"]
+GW_METHODS = config["gridworld"]["methods"]
+GW_SEEDS = config["gridworld"]["seeds"]
+
+# Software of every rule for `--sdm conda` (path relative to the rule files).
+CONDA_ENV = "envs/distral.yaml"
+
+RUN_DIR = "results/runs/{env}/{algo}/beta{beta}_lr{lr}_seed{seed}"
+GW_RUN_DIR = "results/gridworld/{method}/seed{seed}"
+# The pi_0-alone panel exists for maze only (as in the paper's Figure 4).
+FIGURES = [f"fig4_{env}" for env in ENVS] + (["fig4_maze_pi0"] if "maze" in ENVS else []) + ["fig3_gridworld", "overview"]
+
+
+def _alternatives(values) -> str:
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    env=_alternatives(ENVS),
+    algo=_alternatives(ALGOS),
+    beta=_alternatives(BETAS),
+    lr=_alternatives(LRS),
+    seed=r"\d+",
+    method=_alternatives(GW_METHODS),
+
+
+def run_dirs(envs=None) -> list[str]:
+    """Every training run directory of the grid (of the given environments)."""
+    return expand(RUN_DIR, env=envs or ENVS, algo=ALGOS, beta=BETAS, lr=LRS, seed=SEEDS)
+
+
+def run_files(envs=None) -> list[str]:
+    """summary.json and progress.csv of every run: the inputs of aggregation and figures."""
+    return [f"{d}/{name}" for d in run_dirs(envs) for name in ("summary.json", "progress.csv")]
+
+
+def gridworld_dirs() -> list[str]:
+    return expand(GW_RUN_DIR, method=GW_METHODS, seed=GW_SEEDS)
+
+
+def gridworld_files() -> list[str]:
+    return [f"{d}/{name}" for d in gridworld_dirs() for name in ("summary.json", "progress.csv")]
