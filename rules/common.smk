@@ -45,7 +45,15 @@ def _check_positive(config: dict) -> None:
                 raise ValueError(f"config key '{key}': {value!r} must be > 0")
 
 
+def _integer_seeds(config: dict) -> None:
+    """`--config seeds=[0,1]` arrives as strings; the schema then checks integers."""
+    for node in (config, config.get("gridworld") or {}):
+        if isinstance(node.get("seeds"), list):
+            node["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in node["seeds"]]
+
+
 _resolved = _resolve_presets(config)
+_integer_seeds(_resolved)
 config.clear()
 config.update(_resolved)
 validate(config, CONFIG_DIR / "schema.yaml")

@@ -1,0 +1,181 @@
+"""The Snakemake workflow, run by real Snakemake on copies of the repository's workflow files."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "rules", "config")
+FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "fig4_maze_pi0", "overview")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Snakefile, rules/ and config/ in a fresh folder (the package comes from the install)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # run the package of this checkout
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs per rule of a dry run (the job-count table Snakemake prints)."""
+    out = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    counts = {}
+    for line in (out.stdout + out.stderr).splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z_]\w*)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+def test_default_grid_schedules_756_training_jobs(workflow_copy):
+    jobs = planned_jobs(workflow_copy)
+    assert jobs["train"] == 7 * 3 * 3 * 3 * 4 == 756
+    assert jobs["gridworld"] == 2 * 4
+    assert jobs["aggregate"] == 1
+    assert jobs["figure_fig4"] == 3
+    assert jobs["figure_pi0"] == jobs["figure_gridworld"] == jobs["figure_overview"] == 1
+
+
+def test_presets_are_selected_by_config_or_configfile_and_explicit_values_win(workflow_copy):
+    smoke = planned_jobs(workflow_copy, "--config", "preset=smoke")
+    assert smoke["train"] == 7 * 3 * 2 and smoke["gridworld"] == 2 * 2
+    assert planned_jobs(workflow_copy, "--configfile", "config/presets/smoke.yaml") == smoke
+    one_seed = planned_jobs(workflow_copy, "--config", "preset=smoke", "seeds=[0]")
+    assert one_seed["train"] == 7 * 3
+    paper = planned_jobs(workflow_copy, "--config", "preset=paper")
+    assert paper["train"] == 756
+
+
+def test_paper_preset_passes_its_budget_and_beta_grid(workflow_copy):
+    out = snakemake(workflow_copy, "-n", "-p", "--config", "preset=paper", "--", "results/runs/maze/KL+ent_2col/beta1e3_lr2e-4_seed0/summary.json")
+    assert "--preset paper" in out.stdout and "--beta 1e3 --lr 2e-4" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        ({"algorithms": ["A3C", "KL"]}, "algorithms"),
+        ({"environments": ["doom"]}, "environments"),
+        ({"environments": []}, "environments"),
+        ({"seeds": []}, "seeds"),
+        ({"betas": ["-3e3"]}, "betas"),
+        ({"betas": ["0"]}, "betas"),
+        ({"lrs": ["fast"]}, "lrs"),
+        ({"gridworld": {"methods": ["distral", "hard_q"], "seeds": [0]}}, "methods"),
+        ({"preset": "huge"}, "preset"),
+    ],
+)
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, overrides, key):
+    workdir = copy_workflow(tmp_path / "wf")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(overrides))
+    proc = snakemake(workdir, "--cores", "1", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert key in message, message[-2000:]
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_lint_passes(workflow_copy):
+    out = snakemake(workflow_copy, "--lint")
+    assert "Congratulations" in out.stdout + out.stderr
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke preset through real Snakemake, end to end (about 1.5 minutes on 2 cores)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(workdir, "--cores", "2", "--config", "preset=smoke")
+    return workdir
+
+
+@pytest.mark.slow
+def test_smoke_preset_produces_every_table_and_figure(smoke_run):
+    for name in FIGURES:
+        for ext in ("pdf", "png"):
+            path = smoke_run / "paper_figures" / f"{name}.{ext}"
+            assert path.stat().st_size > 1000, path
+    for name in ("all_runs", "settings", "best_settings"):
+        table = pd.read_csv(smoke_run / "results" / "tables" / f"{name}.csv")
+        assert len(table) > 0
+        assert (smoke_run / "results" / "tables" / f"{name}.md").read_text().startswith("|")
+    all_runs = pd.read_csv(smoke_run / "results" / "tables" / "all_runs.csv")
+    assert len(all_runs) == 7 * 3 * 2  # every run, none silently dropped
+    claims = pd.read_csv(smoke_run / "results" / "claims.csv")
+    assert set(claims["claim"]) == {f"C{i}" for i in range(1, 8)}
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    metrics = json.loads((smoke_run / "results" / "metrics.json").read_text())
+    assert set(metrics["claims"]) == {f"C{i}" for i in range(1, 8)}
+    summary = json.loads((smoke_run / "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed1/summary.json").read_text())
+    assert summary["preset"] == "smoke" and summary["status"] == "ok"
+    assert (smoke_run / "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed1/pi0_eval.csv").exists()
+    assert not list((smoke_run / "results" / "runs").rglob("checkpoint.pt"))
+    assert (smoke_run / "logs" / "train" / "maze" / "A3C" / "beta1000_lr4e-3_seed0.log").exists()
+
+
+@pytest.mark.slow
+def test_rebuilding_one_figure_runs_no_training_job(smoke_run):
+    target = smoke_run / "paper_figures" / "fig4_maze.pdf"
+    target.unlink()
+    (smoke_run / "paper_figures" / "fig4_maze.png").unlink()
+    jobs = planned_jobs(smoke_run, "--config", "preset=smoke", "--", "paper_figures/fig4_maze.pdf")
+    assert jobs == {"figure_fig4": 1}
+    summaries = {p: p.stat().st_mtime_ns for p in (smoke_run / "results" / "runs").rglob("summary.json")}
+    snakemake(smoke_run, "--cores", "1", "--config", "preset=smoke", "--", "paper_figures/fig4_maze.pdf")
+    assert target.exists() and (smoke_run / "paper_figures" / "fig4_maze.png").exists()
+    assert {p: p.stat().st_mtime_ns for p in summaries} == summaries
+
+
+@pytest.mark.slow
+def test_report_has_the_figures(smoke_run):
+    snakemake(smoke_run, "--config", "preset=smoke", "--report", "report.html")
+    html = (smoke_run / "report.html").read_text(errors="replace")
+    assert "fig4_maze" in html and "claims" in html
+
+
+@pytest.mark.slow
+def test_a_truncated_run_file_makes_aggregation_fail_naming_the_run(smoke_run, tmp_path):
+    broken = smoke_run / "results/runs/navigation/KL_1col/beta1000_lr4e-3_seed0/progress.csv"
+    saved = tmp_path / "progress.csv"
+    shutil.copy2(broken, saved)
+    broken.write_text(broken.read_text().splitlines()[0] + "\n")  # header only: truncated
+    try:
+        proc = snakemake(smoke_run, "--cores", "1", "--config", "preset=smoke", "--", "results/metrics.json", check=False)
+        assert proc.returncode != 0
+        log = (smoke_run / "logs" / "aggregate.log").read_text()
+        assert "navigation/KL_1col/beta1000_lr4e-3_seed0" in log
+        # no smaller table is left behind: Snakemake removes the failed job's outputs
+        assert not (smoke_run / "results" / "tables" / "all_runs.csv").exists()
+    finally:
+        shutil.copy2(saved, broken)
