@@ -21,16 +21,22 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 
 def _resolve_presets(config: dict) -> dict:
-    """config/config.yaml, then the preset's file, then the user's --configfile/--config values."""
-    preset = config.get("preset", "default")
-    if preset == "default":
+    """Apply a preset chosen on the command line (`--config preset=NAME`).
+
+    config/config.yaml is the grid that runs, its `preset` key choosing the budgets. A
+    preset named on the command line swaps in the whole grid of config/presets/NAME.yaml:
+    config/config.yaml, then the preset's file, then the user's --configfile and --config
+    values on top (explicit values win).
+    """
+    settings = workflow.config_settings
+    preset = (settings.config or {}).get("preset")
+    if preset is None or preset == "default":
         return dict(config)
     path = CONFIG_DIR / "presets" / f"{preset}.yaml"
     if not path.exists():
         valid = ", ".join(["default"] + sorted(p.stem for p in (CONFIG_DIR / "presets").glob("*.yaml")))
         raise ValueError(f"config key 'preset': unknown preset {preset!r}; valid: {valid}")
     resolved = _deep_merge(yaml.safe_load((CONFIG_DIR / "config.yaml").read_text()), yaml.safe_load(path.read_text()))
-    settings = workflow.config_settings
     for configfile in settings.configfiles or []:
         if Path(configfile).resolve() != (CONFIG_DIR / "config.yaml").resolve():
             resolved = _deep_merge(resolved, yaml.safe_load(Path(configfile).read_text()) or {})
