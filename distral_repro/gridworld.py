@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from distral_repro import __version__
+from distral_repro.cli import OneLineParser, UsageError
 from distral_repro.runio import atomic_write_csv, atomic_write_json, git_commit
 from distral_repro.tabular.experiment import (
     METHODS,
@@ -45,17 +46,10 @@ FINAL_FRACTION = 0.1  # final return = mean over the last 10% of episodes
 SOLVED_STREAK = 10
 
 
-class UsageError(Exception):
-    """Bad command-line input (one line on stderr, exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line instead of usage + message
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m distral_repro.gridworld", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m distral_repro.gridworld", description=__doc__.split("\n\n")[0])
     p.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
     p.add_argument("--seed", required=True, type=int, help="random seed (integer >= 0)")
     p.add_argument("--out", required=True, type=Path, help="run directory, e.g. results/gridworld/distral/seed0")

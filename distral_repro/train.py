@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from distral_repro import __version__
+from distral_repro.cli import OneLineParser, UsageError
 from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
 from distral_repro.envs import PRESET_NAMES
 from distral_repro.learner import PROGRESS_COLUMNS, Learner
@@ -35,17 +36,10 @@ RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
 
 
-class UsageError(Exception):
-    """Bad command-line input (reported as one line, exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line instead of usage + message
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m distral_repro.train", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m distral_repro.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--algo", required=True, help=f"one of {', '.join(ALGORITHMS)}")
     p.add_argument("--env", required=True, help=f"one of {', '.join(ENVIRONMENTS)}")
     p.add_argument("--beta", required=True, help="inverse regularisation strength, > 0 (e.g. 100 or 3e3)")
