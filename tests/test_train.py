@@ -155,10 +155,10 @@ def _random_return(preset, workers=16, steps=4000):
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["A3C", "KL+ent_2col"])
 def test_learning_beats_the_random_policy(tmp_path, algo):
-    """40k steps per task on the small (smoke) mazes: the return clearly exceeds a random policy's."""
+    """60k steps per task on the small (smoke) mazes: the return clearly exceeds a random policy's."""
     random_return = _random_return("smoke")
     out = tmp_path / "run"
-    extra = ["--preset", "smoke", "--steps-per-task", "40000", "--workers", "16", "--unroll", "20"]
+    extra = ["--preset", "smoke", "--steps-per-task", "60000", "--workers", "16", "--unroll", "20"]
     assert train.main(_args(out, algo=algo, beta="1000", lr="4e-3", extra=extra)) == 0
     progress = pd.read_csv(out / "progress.csv")
     by_step = progress.groupby("step")["episode_return"].mean()
