@@ -50,6 +50,10 @@ class Columns(nn.Module):
         self.hidden = hidden
         patch = channels * KERNEL * KERNEL
         self.positions = (view - KERNEL + 1) ** 2
+        # im2col as one gather: flat input index of every (position, channel, ky, kx), in
+        # F.unfold's order, so patches are exactly unfold's (and ~10x cheaper for tiny views).
+        flat_index = torch.arange(channels * view * view, dtype=torch.float32).reshape(1, channels, view, view)
+        self.patch_index = F.unfold(flat_index, KERNEL)[0].t().reshape(-1).long()  # [P * C*9]
         self.conv_w = _uniform(k, patch, conv_channels, fan_in=patch)
         self.conv_b = _uniform(k, 1, conv_channels, fan_in=patch)
         flat = conv_channels * self.positions
@@ -80,9 +84,8 @@ class Columns(nn.Module):
             ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`.
         """
         k, m = obs.shape[:2]
-        x = obs.reshape(k * m, *obs.shape[2:]).float()
-        patches = F.unfold(x, KERNEL)  # [K*M, C*9, P]
-        patches = patches.transpose(1, 2).reshape(k, m * self.positions, -1)
+        x = obs.reshape(k * m, -1)
+        patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1).float()  # [K, M*P, C*9]
         conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
         conv = conv.reshape(k, m, -1)
         features = torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]

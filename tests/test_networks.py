@@ -40,6 +40,21 @@ def test_batched_columns_equal_separate_columns():
         torch.testing.assert_close(one.logits(h1)[0], logits[k])
 
 
+def test_encoder_convolution_is_conv2d():
+    """The gathered patches times the conv weights are exactly a 3x3 valid convolution."""
+    torch.manual_seed(0)
+    cols = Columns(2, OBS, A, hidden=8, conv_channels=3)
+    obs, action, reward = _inputs(2, 4)
+    for k in range(2):
+        # conv_w is [K, C*3*3, out] in unfold's (channel, ky, kx) order.
+        weight = cols.conv_w[k].t().reshape(3, OBS[0], 3, 3)
+        expected = torch.relu(torch.nn.functional.conv2d(obs[k].float(), weight, cols.conv_b[k, 0]))  # [M, out, 3, 3]
+        fc_in = expected.flatten(2).transpose(1, 2).reshape(4, -1)  # position-major, as the encoder flattens
+        features = torch.relu(fc_in @ cols.fc_w[k] + cols.fc_b[k])
+        lstm_in = torch.cat([features, torch.nn.functional.one_hot(action[k], A).float(), reward[k, :, None]], dim=-1)
+        torch.testing.assert_close(cols.encode(obs, action, reward)[k], lstm_in @ cols.ih_w[k] + cols.lstm_b[k])
+
+
 def test_columns_differ_per_task():
     torch.manual_seed(0)
     cols = Columns(2, OBS, A, hidden=8)
