@@ -26,6 +26,7 @@ from distral_repro import objective
 from distral_repro.config import PI0_EVAL_ENVIRONMENTS, RunConfig
 from distral_repro.envs import make_family
 from distral_repro.networks import DistralNet
+from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
@@ -96,9 +97,7 @@ class Learner:
             self.num_tasks, obs_shape, self.num_actions, has_h=self.algo.has_h, has_f=self.algo.has_f,
             hidden=hyper.hidden, conv_channels=hyper.conv_channels,
         )
-        self.optimizer = torch.optim.RMSprop(
-            self.net.parameters(), lr=config.lr, alpha=hyper.rmsprop_alpha, eps=hyper.rmsprop_eps
-        )
+        self.optimizer = RMSProp(self.net.parameters(), lr=config.lr, alpha=hyper.rmsprop_alpha, eps=hyper.rmsprop_eps)
         obs, _ = self.env.reset(seed=config.seed)
         n = self.num_envs
         self.obs = torch.from_numpy(obs)

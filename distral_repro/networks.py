@@ -84,8 +84,9 @@ class Columns(nn.Module):
             ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`.
         """
         k, m = obs.shape[:2]
-        x = obs.reshape(k * m, -1)
-        patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1).float()  # [K, M*P, C*9]
+        # Cast before gathering: index_select on float is ~5x faster than on uint8 (same values).
+        x = obs.reshape(k * m, -1).float()
+        patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1)  # [K, M*P, C*9]
         conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
         conv = conv.reshape(k, m, -1)
         features = torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
