@@ -211,7 +211,7 @@ class Learner:
         )
         if not torch.isfinite(losses.total):
             return losses
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         losses.total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), hyper.max_grad_norm)
         if torch.isfinite(grad_norm):

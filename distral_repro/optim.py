@@ -5,7 +5,7 @@ when it is built (``torch._compile._disable_dynamo``), about 1.7 s per process h
 job trains for 7-15 s, so that import alone cost about 10% of the 756-job grid. This class
 performs exactly the operations of torch's single-tensor RMSProp
 (``square_avg = alpha * square_avg + (1 - alpha) g^2``; ``p -= lr g / (sqrt(square_avg) + eps)``),
-so the updates are bit-for-bit the same (``tests/test_learner.py`` checks it against torch).
+so the updates are bit-for-bit the same (``tests/test_optim.py`` checks it against torch).
 """
 
 from __future__ import annotations
@@ -35,15 +35,13 @@ class RMSProp:
             raise ValueError(f"eps must be > 0, got {eps!r}")
         self.params = list(params)
         self.lr, self.alpha, self.eps = float(lr), float(alpha), float(eps)
-        self.square_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.square_avg = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
+        """Drop every gradient (the next backward writes fresh ones)."""
         for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
+            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
