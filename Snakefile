@@ -23,6 +23,8 @@ localrules:
     all,
     aggregate,
     figure_fig4,
+    figure_profile,
+    reference_scores,
     figure_pi0,
     figure_overview,
     figure_gridworld,

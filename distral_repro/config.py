@@ -176,6 +176,7 @@ def make_run_config(
     lr: str | float,
     seed: int,
     preset: str = "default",
+    hyper_overrides: dict[str, str | float] | None = None,
     **budget_overrides: int | None,
 ) -> RunConfig:
     """Validate user input and resolve the budget of `preset`, with optional overrides.
@@ -200,4 +201,18 @@ def make_run_config(
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key.replace('_', '-')} must be a positive integer, got {value!r}")
     budget = replace(budget, **overrides)
-    return RunConfig(algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget)
+    return RunConfig(algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget,
+                     hyper=make_hyper(hyper_overrides or {}))
+
+
+def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:
+    """The shared settings with some replaced (e.g. {"rmsprop_eps": "1e-7"}, for pilots);
+    ConfigError naming an unknown key or a value that is not a positive number."""
+    fields = Hyper.__dataclass_fields__
+    values = {}
+    for key, text in overrides.items():
+        if key not in fields:
+            raise ConfigError(f"unknown hyper setting {key!r}; valid: {', '.join(fields)}")
+        value = positive_float(key, text)
+        values[key] = int(value) if isinstance(fields[key].default, int) and value == int(value) else value
+    return replace(Hyper(), **values)

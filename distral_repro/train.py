@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-task", type=int, help="override the preset's env steps per task")
     p.add_argument("--workers", type=int, help="override the preset's workers per task")
     p.add_argument("--unroll", type=int, help="override the preset's unroll length (n of n-step returns)")
+    p.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a shared setting of config.Hyper, e.g. rmsprop_eps=1e-7 (repeatable; for pilots)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes its `threads`)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
@@ -66,8 +68,14 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {args.threads}")
+    hyper = {}
+    for item in args.hyper:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--hyper takes KEY=VALUE, got {item!r}")
+        hyper[key.strip()] = value.strip()
     config = make_run_config(
-        args.algo, args.env, args.beta, args.lr, args.seed, args.preset,
+        args.algo, args.env, args.beta, args.lr, args.seed, args.preset, hyper_overrides=hyper,
         steps_per_task=args.steps_per_task, workers=args.workers, unroll=args.unroll,
     )
     out = Path(args.out)

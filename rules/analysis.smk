@@ -1,15 +1,34 @@
 # Aggregation and figures: read only the run files, never train.
 
-TABLES = ["all_runs", "settings", "best_settings"]
+TABLES = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement"]
+REFERENCES = "results/reference_scores.csv"
+
+
+# The uniform-random and scripted policies' returns on every task of the preset: the 0 and 1
+# of every normalised score (seconds per family).
+rule reference_scores:
+    output:
+        REFERENCES,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/reference_scores.log",
+    params:
+        preset=PRESET,
+        envs=ENVS,
+    shell:
+        "python -m distral_repro.reference --preset {params.preset} --out {output:q} {params.envs} > {log:q} 2>&1"
 
 
 rule aggregate:
     input:
         run_files(),
         gridworld_files(),
+        references=REFERENCES,
     output:
         tables=expand("results/tables/{name}.{ext}", name=TABLES, ext=("csv", "md")),
         curves="results/tables/learning_curves.csv",
+        profiles="results/tables/performance_profiles.csv",
         metrics="results/metrics.json",
         claims_csv="results/claims.csv",
         claims_md=report("results/claims.md", caption="report/claims.rst", category="Claims"),
@@ -21,13 +40,14 @@ rule aggregate:
         runs=run_dirs(),
         gridworld=gridworld_dirs(),
     shell:
-        "python -m distral_repro.analysis.aggregate --results-dir results"
+        "python -m distral_repro.analysis.aggregate --results-dir results --references {input.references:q}"
         " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_fig4:
     input:
         lambda wildcards: run_files([wildcards.env]),
+        references=REFERENCES,
     output:
         pdf=report(
             "paper_figures/fig4_{env}.pdf",
@@ -44,12 +64,36 @@ rule figure_fig4:
         runs=lambda wildcards: run_dirs([wildcards.env]),
     shell:
         "python -m distral_repro.analysis.figures fig4 --env {wildcards.env} --out {output.pdf:q}"
-        " {params.runs:q} > {log:q} 2>&1"
+        " --references {input.references:q} {params.runs:q} > {log:q} 2>&1"
+
+
+rule figure_profile:
+    input:
+        lambda wildcards: run_files([wildcards.env]),
+        references=REFERENCES,
+    output:
+        pdf=report(
+            "paper_figures/profile_{env}.pdf",
+            caption="report/profile.rst",
+            category="Performance profiles",
+            subcategory="{env}",
+        ),
+        png="paper_figures/profile_{env}.png",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/figures/profile_{env}.log",
+    params:
+        runs=lambda wildcards: run_dirs([wildcards.env]),
+    shell:
+        "python -m distral_repro.analysis.figures profile --env {wildcards.env} --out {output.pdf:q}"
+        " --references {input.references:q} {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_pi0:
     input:
         run_files(["maze"]),
+        references=REFERENCES,
     output:
         pdf=report("paper_figures/fig4_maze_pi0.pdf", caption="report/fig4_maze_pi0.rst", category="Figure 4"),
         png="paper_figures/fig4_maze_pi0.png",
@@ -60,13 +104,15 @@ rule figure_pi0:
     params:
         runs=run_dirs(["maze"]),
     shell:
-        "python -m distral_repro.analysis.figures pi0 --out {output.pdf:q} {params.runs:q} > {log:q} 2>&1"
+        "python -m distral_repro.analysis.figures pi0 --out {output.pdf:q} --references {input.references:q}"
+        " {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_overview:
     input:
         run_files(),
         gridworld_files(),
+        references=REFERENCES,
         claims="results/claims.csv",
     output:
         pdf=report("paper_figures/overview.pdf", caption="report/overview.rst", category="Overview"),
@@ -80,4 +126,5 @@ rule figure_overview:
         gridworld=gridworld_dirs(),
     shell:
         "python -m distral_repro.analysis.figures overview --results-dir results --out {output.pdf:q}"
+        " --references {input.references:q}"
         " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"

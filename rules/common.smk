@@ -80,7 +80,12 @@ CONDA_ENV = "envs/distral.yaml"
 RUN_DIR = "results/runs/{env}/{algo}/beta{beta}_lr{lr}_seed{seed}"
 GW_RUN_DIR = "results/gridworld/{method}/seed{seed}"
 # The pi_0-alone panel exists for maze only (as in the paper's Figure 4).
-FIGURES = [f"fig4_{env}" for env in ENVS] + (["fig4_maze_pi0"] if "maze" in ENVS else []) + ["fig3_gridworld", "overview"]
+FIGURES = (
+    [f"fig4_{env}" for env in ENVS]
+    + [f"profile_{env}" for env in ENVS]
+    + (["fig4_maze_pi0"] if "maze" in ENVS else [])
+    + ["fig3_gridworld", "overview"]
+)
 
 
 def _alternatives(values) -> str:

@@ -16,10 +16,32 @@ import pytest
 from distral_repro.analysis import aggregate, figures, stats
 from distral_repro.analysis.claims import PI0_THRESHOLD, claim_c1, claim_c3, claim_c4, claim_c6, claim_c7
 from distral_repro.analysis.runs import RunFileError, load_gridworld_runs, load_runs
+from distral_repro.analysis.scores import MissingReferenceError, References, normalise
 from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 from distral_repro.analysis.tables import Study, common_curves
 
 STEPS = np.arange(1, 11) * 100  # 10 evaluation points; the last 10% of steps is the last point
+
+
+def reference_table(envs=("maze", "navigation", "lasertag"), tasks: int = 2) -> pd.DataFrame:
+    """Task t: random 0.1 t, scripted 10 + 0.1 t, so that a `ramp` curve scores (its value) / 10."""
+    return pd.DataFrame(
+        [{"env": env, "preset": "test", "task": t, "random_return": 0.1 * t, "random_ci": 0.0, "random_episodes": 1,
+          "upper_return": 10.0 + 0.1 * t, "upper_ci": 0.0, "upper_episodes": 1, "upper_source": "scripted"}
+         for env in envs for t in range(tasks)]
+    )
+
+
+REFS = References(reference_table())
+
+
+def study_of(dirs) -> Study:
+    return Study(load_runs(dirs), REFS)
+
+
+def write_references(path: Path, **kwargs) -> Path:
+    reference_table(**kwargs).to_csv(path, index=False)
+    return path
 
 
 def write_run(root: Path, env: str, algo: str, beta: float, lr: float, seed: int, curves,
@@ -114,6 +136,57 @@ def test_curve_ci_and_ratio_and_iqr():
     assert iqr == 4.0 and low <= iqr <= high
 
 
+def test_interquartile_mean_of_a_known_array():
+    # 8 scores sorted: 0 0 1 2 3 4 5 9 -> 25% trimmed at each end -> mean of 1 2 3 4
+    scores = np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 0.0], [5.0, 9.0]])
+    iqm, low, high = stats.iqm_ci(scores)
+    assert iqm == 2.5 and low <= iqm <= high
+    assert stats.iqm_ci(np.full((4, 2), 0.3))[0] == pytest.approx(0.3)
+
+
+def test_probability_of_improvement_worked_by_hand():
+    # Task 0: X = {1, 3}, Y = {2, 2}: pairs (1,2) (1,2) lose, (3,2) (3,2) win -> 2/4 = 0.5.
+    # Task 1: X = {5, 4}, Y = {4, 1}: 5>4, 5>1, 4=4 (a tie: 1/2), 4>1 -> 3.5/4 = 0.875.
+    x = np.array([[1.0, 5.0], [3.0, 4.0]])
+    y = np.array([[2.0, 4.0], [2.0, 1.0]])
+    p, low, high = stats.probability_of_improvement_ci(x, y)
+    assert p == pytest.approx((0.5 + 0.875) / 2)
+    assert 0.0 <= low <= p <= high <= 1.0
+    assert stats.probability_of_improvement_ci(y, x)[0] == pytest.approx(1 - p)  # ties split evenly
+    assert stats.probability_of_improvement_ci(x + 10, x)[:3] == (1.0, 1.0, 1.0)  # X always above
+    # unpaired: the two samples may have different numbers of runs
+    assert stats.probability_of_improvement_ci(x[:1], y)[0] == pytest.approx((0.0 + 1.0) / 2)
+
+
+def test_performance_profile_at_three_taus():
+    scores = np.array([[0.1, 0.9], [0.5, 0.6], [0.7, 1.2], [-0.2, 0.3]])  # 4 runs x 2 tasks
+    taus = np.array([0.0, 0.5, 1.0])
+    profile, low, high = stats.performance_profile_ci(scores, taus)
+    # task 0 above tau: 3/4, 1/4 (0.5 is not above 0.5), 0/4; task 1: 4/4, 3/4, 1/4
+    assert profile == pytest.approx([(3 / 4 + 1) / 2, (1 / 4 + 3 / 4) / 2, (0 + 1 / 4) / 2])
+    assert np.all(low <= profile) and np.all(profile <= high)
+    assert np.all(np.diff(profile) <= 0)  # a profile never rises with tau
+
+
+def test_statistics_agree_with_rliable():
+    # rliable 1.2.0 (in a separate environment with pandas 2.3, as it does not import beside
+    # pandas 3) gave on this array: aggregate_iqm 0.5587330957849985, probability_of_improvement
+    # 0.65625, create_performance_profile at (0, 0.5, 1): 0.9375, 0.65625, 0.125.
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.6, 0.3, (4, 8)), rng.normal(0.4, 0.3, (4, 8))
+    assert stats.iqm_ci(x)[0] == pytest.approx(0.5587330957849985)
+    assert stats.probability_of_improvement_ci(x, y)[0] == pytest.approx(0.65625)
+    assert stats.performance_profile_ci(x, np.array([0.0, 0.5, 1.0]))[0] == pytest.approx([0.9375, 0.65625, 0.125])
+
+
+def test_normalise_and_limits():
+    assert normalise(np.array([5.0, 0.5]), np.array([1.0, 0.5]), np.array([9.0, 2.5])) == pytest.approx([0.5, 0.0])
+    assert normalise(1.0, 1.0, 3.0) == 0.0 and normalise(3.0, 1.0, 3.0) == 1.0  # random -> 0, upper -> 1
+    assert normalise(-1.0, 1.0, 3.0) == -1.0  # worse than random is negative
+    rows = normalise(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 2.0]), np.array([3.0, 6.0]))
+    assert rows == pytest.approx(np.array([[0.0, 0.0], [1.0, 0.5]]))  # per task (last axis)
+
+
 def test_compare_intervals_and_combine():
     assert stats.compare_intervals(2.0, 3.0, 0.0, 1.0) == HOLDS
     assert stats.compare_intervals(0.0, 1.0, 2.0, 3.0) == DOES_NOT_HOLD
@@ -145,21 +218,25 @@ def test_best_setting_is_chosen_by_auc_not_final(tmp_path):
     # Highest AUC of all, but one of its runs diverged: not eligible as the best setting.
     dirs += [write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 0, early + 10),
              write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 1, early, status="diverged")]
-    best = Study(load_runs(dirs)).best_settings_table().iloc[0]
+    study = study_of(dirs)
+    best = study.best_settings_table().iloc[0]
     assert (best["beta"], best["lr"]) == (1e3, 2e-4)
-    assert best["auc_return"] == pytest.approx(3.5)  # seeds 0 and 1: 3 and 4
-    assert best["final_return"] == pytest.approx(3.5)
+    # raw AUC of seeds 0 and 1: 3 and 4; normalised per task: ((2, 4) - (0, 0.1)) / (10, 10) and + 1 / 10
+    assert best["auc_score"] == pytest.approx(np.mean([0.2, 0.39, 0.3, 0.49]))
+    assert best["final_score"] == pytest.approx(best["auc_score"])
+    raw = study.best_settings_returns_table().iloc[0]
+    assert raw["auc_return"] == pytest.approx(3.5) and raw["final_return"] == pytest.approx(3.5)
     assert (best["runs"], best["diverged"], best["seeds"]) == (6, 1, 2)
     assert best["fraction_diverged"] == pytest.approx(1 / 6)
 
 
 def test_learning_curve_is_mean_over_tasks_and_seeds(tmp_path):
     dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, ramp(1.0 + s)) for s in range(2)]
-    curves = Study(load_runs(dirs)).learning_curves_table()
+    curves = study_of(dirs).learning_curves_table()
     assert list(curves["step"]) == list(STEPS)
-    # mean of tasks (offset 0, 0.1) and seeds (finals 1, 2) at the last step: (1 + 1.1 + 2 + 2.1) / 4
-    assert curves["mean_return"].iloc[-1] == pytest.approx(1.55)
-    assert np.all(curves["ci_low"] <= curves["mean_return"]) and np.all(curves["mean_return"] <= curves["ci_high"])
+    # normalised, every task's ramp scores value / 10: seeds' finals 1 and 2 -> (0.1 + 0.2) / 2
+    assert curves["mean_score"].iloc[-1] == pytest.approx(0.15)
+    assert np.all(curves["ci_low"] <= curves["mean_score"]) and np.all(curves["mean_score"] <= curves["ci_high"])
 
 
 # ---- claims ---------------------------------------------------------------------------------
@@ -171,7 +248,7 @@ def c1_study(tmp_path: Path, distral_final: float, envs=("maze", "navigation")) 
         for algo in ("A3C", "A3C_multitask", "A3C_2col"):
             dirs += grid_of(tmp_path, env, algo, 5.0)
         dirs += grid_of(tmp_path, env, "KL+ent_2col", distral_final)
-    return Study(load_runs(dirs))
+    return study_of(dirs)
 
 
 def test_c1_holds_when_distral_is_clearly_better(tmp_path):
@@ -194,23 +271,43 @@ def test_c4_counts_diverged_runs_as_failures(tmp_path):
     for algo in ("A3C_multitask", "A3C_2col"):
         dirs += grid_of(tmp_path, "maze", algo, 5.0, seeds=3)
         dirs.append(write_run(tmp_path, "maze", algo, 3e3, 2e-4, 0, ramp(5.0), status="diverged"))
-    study = Study(load_runs(dirs))
+    study = study_of(dirs)
     assert study.results[("maze", "A3C_2col")].num_failed == 1
     parts = claim_c4(study).parts
     assert [p.verdict for p in parts[:2]] == [HOLDS, HOLDS]  # (a) both unstable baselines have a failure
-    finals, diverged = study.sorted_final_returns("maze", "A3C_2col")
+    finals, diverged = study.sorted_final_scores("maze", "A3C_2col")
     assert diverged == 1 and len(finals) == 3 and np.all(np.diff(finals) <= 0)
 
 
 def test_normalised_finals_and_robustness_iqr(tmp_path):
-    # every curve starts at 0 (task 0) and 0.1 (task 1): start level 0.05; best final 10.05
+    # a ramp to 10 scores 1 on both tasks (random 0 / 0.1, scripted 10 / 10.1); diverged scores 0
     dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 0, ramp(10.0)),
             write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 1, ramp(5.0)),
             write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 2, ramp(7.0), status="diverged")]
-    study = Study(load_runs(dirs))
-    assert study.levels["maze"] == pytest.approx((0.05, 10.05))
+    study = study_of(dirs)
     assert study.normalised_finals("maze", "A3C") == pytest.approx([1.0, 0.5, 0.0])
     assert study.robustness_iqr("maze", "A3C") == pytest.approx(0.5)  # 0.75 - 0.25
+    assert study.best_final["maze"] == pytest.approx(1.0)
+    profile = study.performance_profile("maze", "A3C")
+    assert profile.mean[0] == pytest.approx(2 / 3)  # tau = 0: the diverged run is not above it
+
+
+def test_best_in_grid_upper_reference(tmp_path):
+    table = reference_table(envs=("maze",))
+    table["upper_return"], table["upper_source"] = np.nan, "best_in_grid"
+    dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, ramp(final)) for s, final in ((0, 10.0), (1, 5.0))]
+    study = Study(load_runs(dirs), References(table))
+    assert study.refs["maze"].upper == pytest.approx([10.0, 10.1])  # the best final of each task
+    assert study.normalised_finals("maze", "A3C") == pytest.approx([1.0, 0.5])
+    assert set(study.best_settings_table()["upper_reference"]) == {"best_in_grid"}
+
+
+def test_a_family_without_references_is_named(tmp_path):
+    dirs = [write_run(tmp_path, "my_minigrid", "A3C", 1e3, 2e-4, 0, ramp(1.0))]
+    with pytest.raises(MissingReferenceError, match="family 'my_minigrid'.*reference_return"):
+        study_of(dirs)
+    with pytest.raises(MissingReferenceError, match="is missing"):
+        References.load(tmp_path / "nothing.csv")
 
 
 def test_c3_entropy_trade_off(tmp_path):
@@ -218,7 +315,7 @@ def test_c3_entropy_trade_off(tmp_path):
     slow_then_high = np.array([np.linspace(0.0, 10.0, 10)] * 2)  # early AUC 0.56, final 10
     dirs = [write_run(tmp_path, "maze", "KL_1col", 1e3, 2e-4, s, fast_then_flat + 0.01 * s) for s in range(3)]
     dirs += [write_run(tmp_path, "maze", "KL+ent_1col", 1e3, 2e-4, s, slow_then_high + 0.01 * s) for s in range(3)]
-    claim = claim_c3(Study(load_runs(dirs)))
+    claim = claim_c3(study_of(dirs))
     assert [p.verdict for p in claim.parts[:2]] == [HOLDS, HOLDS]
     assert claim.verdict == INCONCLUSIVE  # the 2col pair is missing
 
@@ -228,11 +325,17 @@ def test_c6_pi0_threshold(tmp_path):
     for s in range(4):  # start level 0; task policies reach ~10; pi_0 reaches 8 (holds) or 2 (does not)
         task = ramp(10.0 + 0.1 * s)
         dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_1col", 1e3, 2e-4, s, task, pi0_curves=0.8 * task))
-    assert claim_c6(Study(load_runs(dirs))).verdict == HOLDS
+    assert claim_c6(study_of(dirs)).verdict == HOLDS
     bad = [write_run(tmp_path / "bad", "maze", "KL+ent_1col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s),
                      pi0_curves=0.2 * ramp(10.0 + 0.1 * s)) for s in range(4)]
-    claim = claim_c6(Study(load_runs(bad)))
+    claim = claim_c6(study_of(bad))
     assert claim.verdict == DOES_NOT_HOLD and f"{PI0_THRESHOLD:g}" in claim.parts[0].description
+
+
+def test_c1_states_probabilities_of_improvement(tmp_path):
+    claim = claim_c1(c1_study(tmp_path, distral_final=10.0))
+    assert all(p.numbers.startswith("P(KL+ent_2col > A3C") for p in claim.parts)
+    assert "= 1 [1, 1]" in claim.parts[0].numbers  # every Distral run above every baseline run
 
 
 def test_c7_gridworld(tmp_path):
@@ -265,10 +368,13 @@ def test_aggregate_cli_writes_every_output(tmp_path, capsys):
     dirs, gw = small_study_dirs(tmp_path)
     out = tmp_path / "results"
     # the greedy --gridworld list is split at the first name that is not seed{N}
-    assert aggregate.main(["--results-dir", str(out), "--gridworld", *map(str, gw), *map(str, dirs)]) == 0
-    names = ["all_runs", "settings", "best_settings"]
+    refs = write_references(tmp_path / "reference_scores.csv")
+    assert aggregate.main(["--results-dir", str(out), "--references", str(refs), "--gridworld", *map(str, gw),
+                           *map(str, dirs)]) == 0
+    names = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement"]
     expected = [f"tables/{n}.{ext}" for n in names for ext in ("csv", "md")]
-    expected += ["tables/learning_curves.csv", "metrics.json", "claims.csv", "claims.md"]
+    expected += ["tables/learning_curves.csv", "tables/performance_profiles.csv", "metrics.json", "claims.csv",
+                 "claims.md"]
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(expected)
     all_runs = pd.read_csv(out / "tables" / "all_runs.csv")
     assert len(all_runs) == 8 and (all_runs["status"] == "diverged").sum() == 2
@@ -276,8 +382,15 @@ def test_aggregate_cli_writes_every_output(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["maze"]["A3C_multitask"]["fraction_diverged"] == 1.0
     assert metrics["maze"]["A3C_2col"]["fraction_diverged"] == pytest.approx(1 / 3)
-    assert metrics["maze"]["KL+ent_2col"]["best_auc_return"] == pytest.approx(
-        np.mean([ramp(6.0).mean(), ramp(6.1).mean()]))
+    # ramps to 6.0 and 6.1 (seeds 0, 1) average 3.0 and 3.05 on task 0: scores 0.3 and 0.305 on each task
+    assert metrics["maze"]["KL+ent_2col"]["auc_score"] == pytest.approx((0.3 + 0.305) / 2)
+    assert all_runs.set_index(["algo", "seed", "beta"]).loc[("KL+ent_2col", 1, 1e3), "final_score"] == pytest.approx(
+        0.61)
+    poi = pd.read_csv(out / "tables" / "probability_of_improvement.csv")
+    assert set(poi["metric"]) == {"auc", "final", "early_auc"} and set(poi["baseline"]) == {"A3C", "A3C_2col",
+                                                                                        "A3C_multitask"}
+    profiles = pd.read_csv(out / "tables" / "performance_profiles.csv")
+    assert profiles.groupby("algo")["tau"].count().nunique() == 1  # the same taus for every algorithm
     assert metrics["gridworld"]["distral"]["mean_auc_return"] == pytest.approx(2.5)
     claims = pd.read_csv(out / "claims.csv")
     assert list(claims["claim"]) == [f"C{i}" for i in range(1, 8)]
@@ -285,7 +398,7 @@ def test_aggregate_cli_writes_every_output(tmp_path, capsys):
     assert claims.set_index("claim").loc["C1", "verdict"] == INCONCLUSIVE  # navigation missing
     assert "Rule:" in (out / "claims.md").read_text()
     assert set(pd.read_csv(out / "tables" / "learning_curves.csv").columns) >= {
-        "env", "algo", "step", "mean_return", "ci_low", "ci_high"}
+        "env", "algo", "step", "mean_score", "ci_low", "ci_high"}
 
 
 def _break_missing_summary(run_dir: Path) -> None:
@@ -316,7 +429,8 @@ def test_aggregate_names_a_broken_run_and_writes_nothing(tmp_path, capsys, break
     dirs, _ = small_study_dirs(tmp_path)
     breakage(dirs[3])
     out = tmp_path / "results"
-    assert aggregate.main(["--results-dir", str(out), *map(str, dirs)]) == 1
+    refs = write_references(tmp_path / "reference_scores.csv")
+    assert aggregate.main(["--results-dir", str(out), "--references", str(refs), *map(str, dirs)]) == 1
     assert str(dirs[3]) in capsys.readouterr().err
     assert not out.exists()
 
@@ -325,9 +439,21 @@ def test_aggregate_names_a_broken_gridworld_run(tmp_path, capsys):
     dirs, gw = small_study_dirs(tmp_path)
     pd.read_csv(gw[1] / "progress.csv").drop(columns=["reached_goal"]).to_csv(gw[1] / "progress.csv", index=False)
     out = tmp_path / "results"
-    assert aggregate.main(["--results-dir", str(out), "--gridworld", *map(str, gw), "--", *map(str, dirs)]) == 1
+    refs = write_references(tmp_path / "reference_scores.csv")
+    assert aggregate.main(["--results-dir", str(out), "--references", str(refs), "--gridworld", *map(str, gw), "--",
+                           *map(str, dirs)]) == 1
     err = capsys.readouterr().err
     assert str(gw[1]) in err and "reached_goal" in err and not out.exists()
+
+
+def test_aggregate_without_references_for_a_family_writes_nothing(tmp_path, capsys):
+    dirs, _ = small_study_dirs(tmp_path)
+    refs = write_references(tmp_path / "reference_scores.csv", envs=("navigation",))
+    out = tmp_path / "results"
+    assert aggregate.main(["--results-dir", str(out), "--references", str(refs), *map(str, dirs)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "family 'maze'" in err and "python -m distral_repro.reference" in err
+    assert not out.exists()
 
 
 def test_load_rejects_duplicate_runs(tmp_path):
@@ -344,22 +470,25 @@ def test_figures_are_written_as_pdf_and_png(tmp_path):
     results = tmp_path / "results"
     figs = tmp_path / "paper_figures"
     runs = list(map(str, dirs))
-    assert aggregate.main(["--results-dir", str(results), *runs]) == 0
-    assert figures.main(["fig4", "--env", "maze", "--out", str(figs / "fig4_maze.pdf"), *runs]) == 0
-    assert figures.main(["pi0", "--out", str(figs / "fig4_maze_pi0.pdf"), *runs]) == 0
-    assert figures.main(["overview", "--out", str(figs / "overview.pdf"), "--results-dir", str(results),
+    refs = ["--references", str(write_references(tmp_path / "reference_scores.csv"))]
+    assert aggregate.main(["--results-dir", str(results), *refs, *runs]) == 0
+    assert figures.main(["fig4", "--env", "maze", "--out", str(figs / "fig4_maze.pdf"), *refs, *runs]) == 0
+    assert figures.main(["profile", "--env", "maze", "--out", str(figs / "profile_maze.pdf"), *refs, *runs]) == 0
+    assert figures.main(["pi0", "--out", str(figs / "fig4_maze_pi0.pdf"), *refs, *runs]) == 0
+    assert figures.main(["overview", "--out", str(figs / "overview.pdf"), "--results-dir", str(results), *refs,
                          "--gridworld", *map(str, gw), "--", *runs]) == 0
-    for stem in ("fig4_maze", "fig4_maze_pi0", "overview"):
+    stems = ("fig4_maze", "profile_maze", "fig4_maze_pi0", "overview")
+    for stem in stems:
         for ext in ("pdf", "png"):
             assert (figs / f"{stem}.{ext}").stat().st_size > 1000
-    assert sorted(p.name for p in figs.iterdir()) == sorted(
-        f"{s}.{e}" for s in ("fig4_maze", "fig4_maze_pi0", "overview") for e in ("pdf", "png"))
+    assert sorted(p.name for p in figs.iterdir()) == sorted(f"{s}.{e}" for s in stems for e in ("pdf", "png"))
 
 
 def test_figure_for_an_env_without_runs_fails_clearly(tmp_path, capsys):
     dirs, _ = small_study_dirs(tmp_path)
     out = tmp_path / "fig4_navigation.pdf"
-    assert figures.main(["fig4", "--env", "navigation", "--out", str(out), *map(str, dirs)]) == 1
+    refs = ["--references", str(write_references(tmp_path / "reference_scores.csv"))]
+    assert figures.main(["fig4", "--env", "navigation", "--out", str(out), *refs, *map(str, dirs)]) == 1
     err = capsys.readouterr().err
     assert "navigation" in err and "choose one of: maze" in err and not out.exists()
     with pytest.raises(SystemExit):  # argparse: an output that is not a PDF

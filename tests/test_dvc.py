@@ -274,7 +274,7 @@ def test_config_change_then_dvc_repro_shows_in_metrics_params_and_plots_diff(aud
     assert curves["revisions"] == ["HEAD~1", "HEAD"]
     rows = curves["content"]["data"]["values"]
     assert {row["rev"] for row in rows} == {"HEAD~1", "HEAD"}
-    assert {"env", "algo", "step", "mean_return", "ci_low", "ci_high"} <= set(rows[0])
+    assert {"env", "algo", "step", "mean_score", "ci_low", "ci_high"} <= set(rows[0])
     stage = yaml.safe_load((repo / "dvc.yaml").read_text())
     images = [p for p in stage["plots"] if isinstance(p, str)]
     assert images

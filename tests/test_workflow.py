@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "rules", "config")
-FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "fig4_maze_pi0", "overview")
+FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "fig4_maze_pi0", "overview",
+           "profile_maze", "profile_navigation", "profile_lasertag")
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -60,7 +62,8 @@ def test_default_grid_schedules_756_training_jobs(workflow_copy):
     assert jobs["train"] == 7 * 3 * 3 * 3 * 4 == 756
     assert jobs["gridworld"] == 2 * 4
     assert jobs["aggregate"] == 1
-    assert jobs["figure_fig4"] == 3
+    assert jobs["figure_fig4"] == jobs["figure_profile"] == 3
+    assert jobs["reference_scores"] == 1
     assert jobs["figure_pi0"] == jobs["figure_gridworld"] == jobs["figure_overview"] == 1
 
 
@@ -126,7 +129,7 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_run):
         for ext in ("pdf", "png"):
             path = smoke_run / "paper_figures" / f"{name}.{ext}"
             assert path.stat().st_size > 1000, path
-    for name in ("all_runs", "settings", "best_settings"):
+    for name in ("all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement"):
         table = pd.read_csv(smoke_run / "results" / "tables" / f"{name}.csv")
         assert len(table) > 0
         assert (smoke_run / "results" / "tables" / f"{name}.md").read_text().startswith("|")
@@ -142,6 +145,26 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_run):
     assert (smoke_run / "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed1/pi0_eval.csv").exists()
     assert not list((smoke_run / "results" / "runs").rglob("checkpoint.pt"))
     assert (smoke_run / "logs" / "train" / "maze" / "A3C" / "beta1000_lr4e-3_seed0.log").exists()
+
+
+@pytest.mark.slow
+def test_smoke_scores_are_normalised_by_the_workflows_own_reference_scores(smoke_run):
+    refs = pd.read_csv(smoke_run / "results" / "reference_scores.csv")
+    assert set(refs["env"]) == {"maze", "navigation", "lasertag"} and set(refs["preset"]) == {"smoke"}
+    assert (refs["upper_source"] == "scripted").all() and (refs["upper_return"] > refs["random_return"]).all()
+    # each reference mean is known to within 2% of the gap (95% interval)
+    gap = refs["upper_return"] - refs["random_return"]
+    assert (refs[["random_ci", "upper_ci"]].max(axis=1) <= 0.02 * gap + 1e-12).all()
+    # one table cell end to end: a run's final score from its summary.json and the references
+    run = "results/runs/lasertag/A3C_2col/beta1000_lr4e-3_seed0"
+    summary = json.loads((smoke_run / run / "summary.json").read_text())
+    task_refs = refs[refs["env"] == "lasertag"].set_index("task")
+    expected = np.mean([(summary["final_return"][str(t)] - task_refs.loc[t, "random_return"])
+                        / (task_refs.loc[t, "upper_return"] - task_refs.loc[t, "random_return"]) for t in task_refs.index])
+    all_runs = pd.read_csv(smoke_run / "results" / "tables" / "all_runs.csv").set_index("run_dir")
+    assert all_runs.loc[run, "final_score"] == pytest.approx(expected)
+    metrics = json.loads((smoke_run / "results" / "metrics.json").read_text())
+    assert {"auc_score", "final_score", "final_iqm"} <= set(metrics["lasertag"]["A3C_2col"])
 
 
 @pytest.mark.slow

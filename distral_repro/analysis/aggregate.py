@@ -1,20 +1,24 @@
 """`python -m distral_repro.analysis.aggregate`: tables, metrics and claim verdicts.
 
     python -m distral_repro.analysis.aggregate --results-dir results \
-        [--gridworld GW_RUN_DIR ...] RUN_DIR [RUN_DIR ...]
+        --references results/reference_scores.csv [--gridworld GW_RUN_DIR ...] RUN_DIR [RUN_DIR ...]
 
-Reads only the run files (summary.json, progress.csv, pi0_eval.csv) and writes, each
-atomically, under --results-dir:
+Reads only the run files (summary.json, progress.csv, pi0_eval.csv) and the reference
+scores, and writes, each atomically, under --results-dir (scores normalised per task:
+0 = uniform-random policy, 1 = scripted policy):
 
-    tables/all_runs.csv + .md        one row per run
-    tables/settings.csv + .md        one row per env x algo x (beta, lr)
-    tables/best_settings.csv + .md   one row per env x algo at its best (beta, lr), with CIs
-    tables/learning_curves.csv       tidy curves of the best settings (x = step)
-    metrics.json                     headline numbers for `dvc metrics diff`
-    claims.csv + claims.md           verdicts on C1..C7
+    tables/all_runs.csv + .md                   one row per run
+    tables/settings.csv + .md                   one row per env x algo x (beta, lr)
+    tables/best_settings.csv + .md              per env x algo at its best (beta, lr): mean and IQM with CIs
+    tables/best_settings_returns.csv + .md      the same in raw returns (secondary)
+    tables/probability_of_improvement.csv + .md P(Distral variant > baseline) per env and metric
+    tables/performance_profiles.csv             fraction of runs above tau, all runs of each algorithm
+    tables/learning_curves.csv                  tidy score curves of the best settings (x = step)
+    metrics.json                                headline numbers for `dvc metrics diff`
+    claims.csv + claims.md                      verdicts on C1..C7
 
-Every input is read and checked before anything is written: a missing or truncated run
-stops the command with a message naming the run directory (exit 1).
+Every input is read and checked before anything is written: a missing or truncated run,
+or a family without reference scores, stops the command with one line naming it (exit 1).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from distral_repro.analysis.claims import (
     gridworld_estimates,
 )
 from distral_repro.analysis.runs import GRIDWORLD_METHODS, GridworldRun, RunFileError, load_gridworld_runs, load_runs
+from distral_repro.analysis.scores import MissingReferenceError, References
 from distral_repro.analysis.tables import Study, markdown_table
 from distral_repro.runio import atomic_write_csv, atomic_write_json, atomic_write_text
 
@@ -43,8 +48,11 @@ def metrics(study: Study, gridworld: list[GridworldRun], claims: list[Claim]) ->
     out: dict = {}
     for (env, algo), res in study.results.items():
         out.setdefault(env, {})[algo] = {
-            "best_auc_return": res.auc.mean,
-            "best_final_return": res.final.mean,
+            "auc_score": res.auc.mean,
+            "final_score": res.final.mean,
+            "early_auc_score": res.early_auc.mean,
+            "final_iqm": res.iqm["final"].mean,
+            "auc_iqm": res.iqm["auc"].mean,
             "fraction_diverged": res.fraction_diverged,
             "fraction_failed": res.fraction_failed,
             "robustness_iqr": study.robustness_iqr(env, algo),
@@ -73,33 +81,51 @@ def write_outputs(results_dir: Path, study: Study, gridworld: list[GridworldRun]
         "all_runs": study.all_runs_table(),
         "settings": study.settings_table(),
         "best_settings": study.best_settings_table(),
+        "best_settings_returns": study.best_settings_returns_table(),
+        "probability_of_improvement": study.probability_of_improvement_table(),
     }
     curves = study.learning_curves_table()
+    profiles = study.performance_profiles_table()
     claim_rows = claims_table(claims)
     headline = metrics(study, gridworld, claims)
-    claims_md = claims_markdown(claims)
+    claims_md = claims_markdown(claims, {env: refs.source for env, refs in study.refs.items()})
 
     written = []
     for name, table in tables.items():
         written.append(atomic_write_csv(results_dir / "tables" / f"{name}.csv", table))
         written.append(atomic_write_text(results_dir / "tables" / f"{name}.md", markdown_table(table)))
     written.append(atomic_write_csv(results_dir / "tables" / "learning_curves.csv", curves))
+    written.append(atomic_write_csv(results_dir / "tables" / "performance_profiles.csv", profiles))
     written.append(atomic_write_json(results_dir / "metrics.json", headline))
     written.append(atomic_write_csv(results_dir / "claims.csv", claim_rows))
     written.append(atomic_write_text(results_dir / "claims.md", claims_md))
     return written
 
 
-def load_inputs(run_dirs: list[str], gridworld_dirs: list[str]) -> tuple[Study, list[GridworldRun]]:
-    """Load and validate every run (raises RunFileError naming a bad run)."""
-    return Study(load_runs(run_dirs)), load_gridworld_runs(gridworld_dirs)
+def load_inputs(
+    run_dirs: list[str], gridworld_dirs: list[str], references: Path
+) -> tuple[Study, list[GridworldRun]]:
+    """Load and validate every run and the references (RunFileError naming a bad run,
+    MissingReferenceError naming a family without reference scores)."""
+    return Study(load_runs(run_dirs), References.load(references)), load_gridworld_runs(gridworld_dirs)
 
 
 GRIDWORLD_DIR_NAME = re.compile(r"^seed\d+$")
 
 
+def add_references_argument(parser: argparse.ArgumentParser) -> None:
+    """--references FILE, shared by the CLIs."""
+    parser.add_argument(
+        "--references",
+        type=Path,
+        default=Path("results/reference_scores.csv"),
+        help="reference scores (python -m distral_repro.reference); default %(default)s",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The --gridworld GW_RUN_DIR ... and RUN_DIR ... arguments shared by the CLIs."""
+    """The --references FILE, --gridworld GW_RUN_DIR ... and RUN_DIR ... arguments shared by the CLIs."""
+    add_references_argument(parser)
     parser.add_argument(
         "--gridworld",
         nargs="+",
@@ -134,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     split_run_arguments(parser, args)
     try:
-        study, gridworld = load_inputs(args.run_dirs, args.gridworld)
-    except RunFileError as err:
+        study, gridworld = load_inputs(args.run_dirs, args.gridworld, args.references)
+    except (RunFileError, MissingReferenceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     with np.errstate(invalid="ignore"):

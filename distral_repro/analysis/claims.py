@@ -1,15 +1,17 @@
 """Verdicts on the paper's claims C1..C7 (SPEC.md §5), computed from the run files.
 
-Every claim is split into parts, each a comparison of two bootstrap 95% intervals
-(`stats.compare_intervals`): a part *holds* when the intervals are separated in the claimed
-direction, *does not hold* when separated the other way, and is *inconclusive* when they
-overlap or the data are missing (an environment or algorithm not in the run set, fewer than
-two seeds). A claim holds when every part holds, does not hold when any part does not hold,
-and is inconclusive otherwise (`stats.combine_all`). The rules are written out in RULES and
-copied into claims.md.
+Scores are normalised per task (0 = uniform-random policy, 1 = scripted policy) and every
+comparison of two algorithms is the probability of improvement P(X > Y) of rliable: the
+probability that a run of X (at its best setting) scores above a run of Y on a task, averaged
+over tasks, with a stratified-bootstrap 95% interval (runs of each resampled within each
+task). A part *holds* when the interval of P(X > Y) lies above 0.5, *does not hold* when it
+lies below 0.5, and is *inconclusive* when it contains 0.5 or data are missing (an
+environment or algorithm not in the run set, fewer than two seeds). A claim holds when every
+part holds, does not hold when any part does not hold, and is inconclusive otherwise
+(`stats.combine_all`). The rules are written out in RULES and copied into claims.md.
 
 "Distral" in a claim means the best Distral variant of that environment: the one of KL_1col,
-KL+ent_1col, KL_2col, KL+ent_2col whose best setting has the highest mean AUC.
+KL+ent_1col, KL_2col, KL+ent_2col whose best setting has the highest mean AUC score.
 """
 
 from __future__ import annotations
@@ -26,14 +28,16 @@ from distral_repro.analysis.tables import (
     BASELINES,
     DISTRAL_ALGORITHMS,
     FAILURE_FRACTION,
+    METRICS,
     Estimate,
     Study,
     markdown_table,
 )
 
-#: C6: pi_0 alone "performs well" if it closes at least this fraction of the task policies'
-#: improvement over the start level (untrained policies).
+#: C6: pi_0 alone "performs well" if its final score is at least this fraction of the task policies'.
 PI0_THRESHOLD = 0.5
+#: A probability of improvement is compared with this value (no difference).
+CHANCE = 0.5
 #: C4 (a): zero failed runs refute "some runs fail" only with at least this many runs.
 MIN_RUNS_FOR_INSTABILITY = 36
 UNSTABLE_BASELINES = ("A3C_multitask", "A3C_2col")
@@ -48,25 +52,26 @@ STATEMENTS = {
     "C7": "Grid world: Distral soft-Q learns faster than separate soft-Q per task.",
 }
 
+_POI = "P(X > Y) with its 95% CI above 0.5"
 RULES = {
-    "C1": "For maze and navigation and each baseline A3C, A3C_multitask, A3C_2col: Distral's AUC and final "
-    "return (best settings) above the baseline's with separated 95% CIs.",
-    "C2": "In every environment: AUC of KL_2col above KL_1col and of KL+ent_2col above KL+ent_1col, separated CIs.",
-    "C3": f"In every environment, for 1col and 2col: early AUC (mean return over the first {EARLY_FRACTION:.0%} "
-    "of steps) of KL_* above KL+ent_*, and final return of KL+ent_* above KL_*, separated CIs.",
+    "C1": f"For maze and navigation and each baseline Y of A3C, A3C_multitask, A3C_2col: {_POI} for X = Distral, "
+    "on both the AUC and the final score (best settings).",
+    "C2": f"In every environment, on the AUC score: {_POI} for KL_2col over KL_1col and for KL+ent_2col over KL+ent_1col.",
+    "C3": f"In every environment, for 1col and 2col: {_POI} for KL_* over KL+ent_* on the early AUC score "
+    f"(mean over the first {EARLY_FRACTION:.0%} of steps), and for KL+ent_* over KL_* on the final score.",
     "C4": "(a) A3C_multitask and A3C_2col each have at least one failed run over all environments "
     f"(does not hold: none failed among >= {MIN_RUNS_FOR_INSTABILITY} runs); a run failed if it diverged or its "
-    f"final return stayed below start + {FAILURE_FRACTION:g} x (best final of the env - start). "
-    "(b) In every environment, the interquartile range of all runs' normalised final returns "
-    "((final - start) / (best final - start), diverged = 0) of each unstable baseline is above Distral's, "
-    "separated CIs (bootstrap over runs).",
-    "C5": "On lasertag: AUC of A3C above A3C_multitask's and A3C_2col's, and Distral's AUC and final return "
-    "above A3C's, separated CIs.",
-    "C6": "On maze, for the best Distral variant with pi_0 data: (pi_0 final - start) / (task-policy final - start) "
-    f"has its CI above {PI0_THRESHOLD:g} (holds), below it (does not hold), else inconclusive; "
-    "start = median first-evaluation return of all maze runs (untrained policies).",
-    "C7": "Mean AUC over tasks of the episode return (over episodes) of Distral soft-Q above separate soft-Q, "
-    "separated CIs (bootstrap over seeds and tasks).",
+    f"mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment. "
+    "(b) In every environment, the spread of the mean final scores of all runs of an algorithm (36 in the grid; "
+    "diverged = 0), measured by their interquartile range, is larger for each unstable baseline than for "
+    "Distral, separated 95% CIs (bootstrap over runs).",
+    "C5": f"On lasertag: {_POI} for A3C over A3C_multitask and over A3C_2col on the AUC score, and for Distral "
+    "over A3C on the AUC and the final score.",
+    "C6": "On maze, for the best Distral variant with pi_0 data: the mean final score of pi_0 acting alone divided "
+    f"by that of the task policies (paired bootstrap over seeds) has its CI above {PI0_THRESHOLD:g} (holds), "
+    "below it (does not hold), else inconclusive.",
+    "C7": f"Grid world: {_POI} for Distral soft-Q over separate soft-Q on the AUC (mean episode return over the "
+    "episodes), over seeds x tasks.",
 }
 
 
@@ -93,18 +98,31 @@ class Claim:
     def missing(self, what: str) -> None:
         self.parts.append(Part(what, INCONCLUSIVE, "missing data"))
 
-    def compare(self, description: str, label_a: str, a: Estimate, label_b: str, b: Estimate) -> None:
-        """Part "a is larger than b"."""
-        verdict = stats.compare_intervals(a.low, a.high, b.low, b.high)
-        self.parts.append(Part(description, verdict, f"{label_a} {_fmt(a)} vs {label_b} {_fmt(b)}"))
+    def improvement(self, description: str, label: str, poi: Estimate, extra: str = "") -> None:
+        """Part "P(X > Y) > 0.5"."""
+        verdict = stats.compare_intervals(poi.low, poi.high, CHANCE, CHANCE)
+        numbers = f"P({label}) = {_fmt(poi)}" + (f"; {extra}" if extra else "")
+        self.parts.append(Part(description, verdict, numbers))
+
+    def compare_poi(self, study: Study, env: str, x: str, y: str, metric: str) -> None:
+        """Part "X beats Y on metric in env", by P(X > Y), with both mean scores for reference."""
+        if (env, x) not in study.results or (env, y) not in study.results:
+            self.missing(f"{env}: {x} or {y} missing")
+            return
+        poi = study.probability_of_improvement(env, x, y, metric)
+        a, b = study.results[(env, x)].mean[metric], study.results[(env, y)].mean[metric]
+        self.improvement(
+            f"{env} {METRICS[metric]} {x} > {y}", f"{x} > {y}", poi,
+            f"mean {METRICS[metric]} score {x} {_fmt(a)} vs {y} {_fmt(b)}",
+        )
 
 
 def _fmt(est: Estimate) -> str:
-    return f"{est.mean:.4g} [{est.low:.4g}, {est.high:.4g}]"
+    return f"{est.mean:.3g} [{est.low:.3g}, {est.high:.3g}]"
 
 
 def best_distral(study: Study, env: str, need_pi0: bool = False) -> str | None:
-    """The Distral variant with the highest best-setting mean AUC in env (None if absent)."""
+    """The Distral variant with the highest best-setting mean AUC score in env (None if absent)."""
     candidates = [
         a
         for a in DISTRAL_ALGORITHMS
@@ -122,14 +140,9 @@ def claim_c1(study: Study) -> Claim:
         if distral is None:
             claim.missing(f"{env}: no Distral runs")
             continue
-        d = study.results[(env, distral)]
         for baseline in BASELINES:
-            if (env, baseline) not in study.results:
-                claim.missing(f"{env}: no {baseline} runs")
-                continue
-            b = study.results[(env, baseline)]
-            claim.compare(f"{env} AUC {distral} > {baseline}", distral, d.auc, baseline, b.auc)
-            claim.compare(f"{env} final {distral} > {baseline}", distral, d.final, baseline, b.final)
+            for metric in ("auc", "final"):
+                claim.compare_poi(study, env, distral, baseline, metric)
     return claim
 
 
@@ -139,12 +152,7 @@ def claim_c2(study: Study) -> Claim:
         claim.missing("no environments")
     for env in study.envs:
         for two, one in (("KL_2col", "KL_1col"), ("KL+ent_2col", "KL+ent_1col")):
-            if (env, two) not in study.results or (env, one) not in study.results:
-                claim.missing(f"{env}: {two} or {one} missing")
-                continue
-            claim.compare(
-                f"{env} AUC {two} > {one}", two, study.results[(env, two)].auc, one, study.results[(env, one)].auc
-            )
+            claim.compare_poi(study, env, two, one, "auc")
     return claim
 
 
@@ -152,12 +160,8 @@ def claim_c3(study: Study) -> Claim:
     claim = Claim("C3", STATEMENTS["C3"], RULES["C3"])
     for env in study.envs:
         for kl, kl_ent in (("KL_1col", "KL+ent_1col"), ("KL_2col", "KL+ent_2col")):
-            if (env, kl) not in study.results or (env, kl_ent) not in study.results:
-                claim.missing(f"{env}: {kl} or {kl_ent} missing")
-                continue
-            a, b = study.results[(env, kl)], study.results[(env, kl_ent)]
-            claim.compare(f"{env} early AUC {kl} > {kl_ent}", kl, a.early_auc, kl_ent, b.early_auc)
-            claim.compare(f"{env} final {kl_ent} > {kl}", kl_ent, b.final, kl, a.final)
+            claim.compare_poi(study, env, kl, kl_ent, "early_auc")
+            claim.compare_poi(study, env, kl_ent, kl, "final")
     if not claim.parts:
         claim.missing("no environments")
     return claim
@@ -183,17 +187,15 @@ def claim_c4(study: Study) -> Claim:
         if distral is None:
             claim.missing(f"(b) {env}: no Distral runs")
             continue
-        d_scores = study.normalised_finals(env, distral)
-        if d_scores is None:
-            claim.missing(f"(b) {env}: no run learned, final returns cannot be normalised")
-            continue
-        d_iqr = Estimate(*stats.interquartile_range_ci(d_scores))
+        d_iqr = Estimate(*stats.interquartile_range_ci(study.normalised_finals(env, distral)))
         for baseline in UNSTABLE_BASELINES:
             if (env, baseline) not in study.results:
                 claim.missing(f"(b) {env}: no {baseline} runs")
                 continue
             b_iqr = Estimate(*stats.interquartile_range_ci(study.normalised_finals(env, baseline)))
-            claim.compare(f"(b) {env} IQR {baseline} > {distral}", baseline, b_iqr, distral, d_iqr)
+            verdict = stats.compare_intervals(b_iqr.low, b_iqr.high, d_iqr.low, d_iqr.high)
+            claim.parts.append(Part(f"(b) {env} spread (IQR) {baseline} > {distral}", verdict,
+                                    f"{baseline} {_fmt(b_iqr)} vs {distral} {_fmt(d_iqr)}"))
     return claim
 
 
@@ -203,19 +205,14 @@ def claim_c5(study: Study) -> Claim:
     if (env, "A3C") not in study.results:
         claim.missing("lasertag: no A3C runs")
         return claim
-    a3c = study.results[(env, "A3C")]
     for baseline in UNSTABLE_BASELINES:
-        if (env, baseline) not in study.results:
-            claim.missing(f"lasertag: no {baseline} runs")
-            continue
-        claim.compare(f"lasertag AUC A3C > {baseline}", "A3C", a3c.auc, baseline, study.results[(env, baseline)].auc)
+        claim.compare_poi(study, env, "A3C", baseline, "auc")
     distral = best_distral(study, env)
     if distral is None:
         claim.missing("lasertag: no Distral runs")
         return claim
-    d = study.results[(env, distral)]
-    claim.compare(f"lasertag AUC {distral} > A3C", distral, d.auc, "A3C", a3c.auc)
-    claim.compare(f"lasertag final {distral} > A3C", distral, d.final, "A3C", a3c.final)
+    for metric in ("auc", "final"):
+        claim.compare_poi(study, env, distral, "A3C", metric)
     return claim
 
 
@@ -227,24 +224,23 @@ def claim_c6(study: Study) -> Claim:
         claim.missing("maze: no Distral run with pi_0 evaluations")
         return claim
     res = study.results[(env, distral)]
-    start, _ = study.levels[env]
-    pi0 = np.array([r.pi0_final_return for r in res.best_runs])
-    task = np.array([r.final_return for r in res.best_runs])
-    ratio = Estimate(*stats.normalised_gap_ci(pi0, task, start))
-    numbers = (
-        f"pi_0 final {_fmt(res.pi0_final)}, task policies {_fmt(res.final)}, start {start:.4g}; "
-        f"fraction of improvement {_fmt(ratio)}"
-    )
+    ratio = Estimate(*stats.normalised_gap_ci(res.pi0_scores, res.scores["final"], 0.0))
+    numbers = f"pi_0 final score {_fmt(res.pi0_final)}, task policies {_fmt(res.final)}; ratio {_fmt(ratio)}"
     verdict = stats.compare_intervals(ratio.low, ratio.high, PI0_THRESHOLD, PI0_THRESHOLD)
-    claim.parts.append(Part(f"maze {distral}: pi_0 alone reaches {PI0_THRESHOLD:g} of the improvement", verdict, numbers))
+    claim.parts.append(Part(f"maze {distral}: pi_0 alone reaches {PI0_THRESHOLD:g} of the task policies' score",
+                            verdict, numbers))
     return claim
+
+
+def gridworld_matrix(runs: list[GridworldRun], method: str, field_name: str) -> np.ndarray:
+    """(seeds x tasks) of a per-task field for the ok runs of one method."""
+    ok = [r for r in runs if r.method == method and r.status == "ok"]
+    return np.array([getattr(r, field_name) for r in ok]) if ok else np.empty((0, 0))
 
 
 def gridworld_estimates(runs: list[GridworldRun], method: str, field_name: str) -> Estimate:
     """Mean over seeds and tasks of a per-task field for the ok runs of one method."""
-    ok = [r for r in runs if r.method == method and r.status == "ok"]
-    matrix = np.array([getattr(r, field_name) for r in ok]) if ok else np.empty((0, 0))
-    return Estimate.of(matrix)
+    return Estimate.of(gridworld_matrix(runs, method, field_name))
 
 
 def claim_c7(gridworld: list[GridworldRun]) -> Claim:
@@ -253,12 +249,11 @@ def claim_c7(gridworld: list[GridworldRun]) -> Claim:
     if not {"distral", "separate"} <= methods:
         claim.missing("grid world: runs of both methods needed")
         return claim
-    claim.compare(
-        "grid world AUC distral > separate",
-        "distral",
-        gridworld_estimates(gridworld, "distral", "auc_return"),
-        "separate",
-        gridworld_estimates(gridworld, "separate", "auc_return"),
+    distral, separate = (gridworld_matrix(gridworld, m, "auc_return") for m in ("distral", "separate"))
+    poi = Estimate(*stats.probability_of_improvement_ci(distral, separate))
+    claim.improvement(
+        "grid world AUC distral > separate", "distral > separate", poi,
+        f"mean AUC return distral {_fmt(Estimate.of(distral))} vs separate {_fmt(Estimate.of(separate))}",
     )
     return claim
 
@@ -289,8 +284,15 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     )
 
 
-def claims_markdown(claims: list[Claim]) -> str:
+def claims_markdown(claims: list[Claim], upper_references: dict[str, str] | None = None) -> str:
     """claims.md: a summary table, the general rule, and each claim's parts with numbers."""
+    references = ""
+    if upper_references:
+        described = {"scripted": "the scripted shortest-path policy", "user": "a value given with the family",
+                     "best_in_grid": "the best final return observed in the grid"}
+        references = " Upper references: " + "; ".join(
+            f"{env}: {described.get(source, source)}" for env, source in upper_references.items()
+        ) + "."
     lines = [
         "# Claims of the Distral paper: verdicts from the runs",
         "",
@@ -298,21 +300,26 @@ def claims_markdown(claims: list[Claim]) -> str:
                                      "statement": [c.statement for c in claims]})),
         "## How verdicts are computed",
         "",
-        "Each claim is a set of comparisons of two 95% confidence intervals. A comparison *holds* when "
-        "the intervals are separated in the claimed direction, *does not hold* when they are separated "
-        "the other way, and is *inconclusive* when they overlap or data are missing (an environment or "
-        "algorithm not in the run set, fewer than two seeds). A claim holds when every comparison holds, "
-        "does not hold when any comparison does not hold, and is inconclusive otherwise.",
+        "Scores are normalised per task: (return - random) / (upper - random), where random is the mean "
+        "return of the uniform-random policy and upper that of the upper reference (results/reference_scores.csv)."
+        + references,
         "",
-        "Numbers are means with bootstrap 95% confidence intervals in brackets (stratified percentile "
-        f"bootstrap: seeds resampled within each task, {stats.NUM_RESAMPLES} resamples, seed "
-        f"{stats.BOOTSTRAP_SEED}). AUC = mean episode return over the whole learning curve; final = mean "
-        f"over the last 10% of steps; early AUC = mean over the first {EARLY_FRACTION:.0%} of steps. All are "
-        "taken at each algorithm's best (beta, lr): the fewest diverged runs, then the highest mean AUC "
-        "over seeds and tasks. \"Distral\" = the Distral variant (KL_1col, KL+ent_1col, KL_2col, "
-        "KL+ent_2col) with the highest AUC in that environment. Start level of an environment = median "
-        "first evaluation return of all its runs (untrained policies). A run *failed* if it diverged or "
-        f"its final return stayed below start + {FAILURE_FRACTION:g} x (best final return of the env - start).",
+        "Two algorithms are compared by the probability of improvement P(X > Y) (Agarwal et al., NeurIPS 2021, "
+        "rliable): the probability that a run of X at its best setting scores above a run of Y at its best "
+        "setting on a task, ties counting one half, averaged over tasks. A comparison *holds* when the 95% "
+        "interval of P(X > Y) lies above 0.5, *does not hold* when it lies below 0.5, and is *inconclusive* "
+        "when it contains 0.5 or data are missing (an environment or algorithm not in the run set, fewer than "
+        "two seeds). A claim holds when every comparison holds, does not hold when any comparison does not "
+        "hold, and is inconclusive otherwise.",
+        "",
+        "Intervals are stratified percentile bootstraps (runs resampled within each task, "
+        f"{stats.NUM_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}). AUC = mean score over the whole "
+        f"learning curve; final = mean over the last 10% of steps; early AUC = mean over the first "
+        f"{EARLY_FRACTION:.0%} of steps. Best setting = the (beta, lr) with the fewest diverged runs, then the "
+        "highest mean AUC score over seeds and tasks. \"Distral\" = the Distral variant (KL_1col, KL+ent_1col, "
+        "KL_2col, KL+ent_2col) with the highest mean AUC score in that environment. A run *failed* if it "
+        f"diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment; "
+        "where all runs are pooled a diverged run scores 0.",
         "",
     ]
     for c in claims:

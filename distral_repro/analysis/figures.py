@@ -1,12 +1,15 @@
 """`python -m distral_repro.analysis.figures`: the deep-RL figures of the paper.
 
     python -m distral_repro.analysis.figures fig4 --env ENV --out paper_figures/fig4_ENV.pdf RUN_DIR ...
+    python -m distral_repro.analysis.figures profile --env ENV --out paper_figures/profile_ENV.pdf RUN_DIR ...
     python -m distral_repro.analysis.figures pi0 --out paper_figures/fig4_maze_pi0.pdf RUN_DIR ...
     python -m distral_repro.analysis.figures overview --out paper_figures/overview.pdf \
         --results-dir results [--gridworld GW_RUN_DIR ...] RUN_DIR ...
 
-Each command writes the PDF and a PNG beside it (same stem), both atomically. Figures
-read only run files (the overview also reads results/claims.csv, written by aggregate
+Every command also takes --references (default results/reference_scores.csv): returns are
+shown as normalised scores, 0 = uniform-random policy, 1 = scripted policy. Each command
+writes the PDF and a PNG beside it (same stem), both atomically. Figures read only run
+files and the references (the overview also reads results/claims.csv, written by aggregate
 from the same run files). Algorithms keep the same colour in every figure.
 """
 
@@ -26,8 +29,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from distral_repro.analysis.aggregate import add_run_arguments, split_run_arguments  # noqa: E402
+from distral_repro.analysis.aggregate import add_references_argument, add_run_arguments, split_run_arguments  # noqa: E402
 from distral_repro.analysis.runs import GRIDWORLD_METHODS, RunFileError, load_gridworld_runs, load_runs  # noqa: E402
+from distral_repro.analysis.scores import MissingReferenceError, References  # noqa: E402
 from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE  # noqa: E402
 from distral_repro.analysis.tables import ALGORITHM_ORDER, Curve, Study, gridworld_curve, ordered  # noqa: E402
 from distral_repro.runio import atomic_write_bytes  # noqa: E402
@@ -38,6 +42,7 @@ _PALETTE = sns.color_palette("colorblind", 10)
 ALGORITHM_COLOURS = dict(zip(ALGORITHM_ORDER, [_PALETTE[i] for i in (0, 9, 2, 8, 1, 4, 3)]))
 GRIDWORLD_COLOURS = {"distral": ALGORITHM_COLOURS["KL+ent_2col"], "separate": ALGORITHM_COLOURS["A3C"]}
 DIVERGED_MARKER = "x"
+SCORE_LABEL = "normalised score (0 random, 1 scripted)"
 
 
 class FigureInputError(ValueError):
@@ -83,7 +88,7 @@ def plot_learning_curves(ax: plt.Axes, study: Study, env: str, with_settings: bo
         label = f"{algo} (β={res.beta:g}, lr={res.lr:g})" if with_settings else algo
         plot_curve(ax, res.curve, label, colour(algo))
     ax.set_xlabel("environment steps per task")
-    ax.set_ylabel("mean episode return")
+    ax.set_ylabel(SCORE_LABEL)
     ax.set_title(f"{env}: best setting per algorithm")
 
 
@@ -93,7 +98,7 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
     Diverged runs have no final return; they are drawn after the others at a "diverged"
     floor line below every finite value, with an x marker, so they are never dropped.
     """
-    data = {algo: study.sorted_final_returns(env, algo) for algo in study.algos(env)}
+    data = {algo: study.sorted_final_scores(env, algo) for algo in study.algos(env)}
     finite = np.concatenate([finals for finals, _ in data.values()])
     low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     spread = max(high - low, 1e-9)
@@ -112,7 +117,7 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
         ax.annotate("diverged (×)", (0.01, floor), xycoords=("axes fraction", "data"), ha="left", va="bottom",
                     fontsize=7, color="0.3")
     ax.set_xlabel("run rank (all β × lr × seed, best first)")
-    ax.set_ylabel("final return (mean over tasks)")
+    ax.set_ylabel("final score (mean over tasks)")
     ax.set_title(f"{env}: robustness to hyperparameters")
 
 
@@ -127,6 +132,27 @@ def fig4(study: Study, env: str) -> plt.Figure:
     return fig
 
 
+def fig_profile(study: Study, env: str) -> plt.Figure:
+    """Performance profiles of one environment: the fraction of runs x tasks whose final score
+    exceeds tau, over all runs of each algorithm (every beta, lr and seed), with 95% bands."""
+    if env not in study.envs:
+        raise FigureInputError(f"no run of env {env!r} among the runs given; choose one of: {', '.join(study.envs)}")
+    fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
+    for algo in study.algos(env):
+        profile = study.performance_profile(env, algo)
+        ax.plot(profile.step, profile.mean, color=colour(algo), label=algo, linewidth=1.4,
+                drawstyle="steps-post")
+        if np.all(np.isfinite(profile.low)):
+            ax.fill_between(profile.step, profile.low, profile.high, color=colour(algo), alpha=0.15, linewidth=0,
+                            step="post")
+    ax.set_xlabel("normalised final score τ")
+    ax.set_ylabel("fraction of runs with score > τ")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{env}: performance profiles (all runs)")
+    ax.legend(fontsize=6, loc="upper right")
+    return fig
+
+
 def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
     """The distilled pi_0 acting alone vs the task policies, per algorithm with pi_0 data."""
     algos = [a for a in study.algos(env) if study.results[(env, a)].pi0_curve is not None] if env in study.envs else []
@@ -138,7 +164,7 @@ def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
         plot_curve(curves_ax, res.curve, algo, colour(algo))
         plot_curve(curves_ax, res.pi0_curve, f"{algo} π0", colour(algo), linestyle="--")
     curves_ax.set_xlabel("environment steps per task")
-    curves_ax.set_ylabel("mean episode return")
+    curves_ax.set_ylabel(SCORE_LABEL)
     curves_ax.set_title(f"{env}: task policies (solid) and π0 alone (dashed)")
 
     x = np.arange(len(algos))
@@ -152,17 +178,15 @@ def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
                 yerr = [[est.mean - est.low], [est.high - est.mean]]
             final_ax.errorbar(x[i] + offset, est.mean, yerr=yerr, color=colour(algo), marker=marker,
                               markerfacecolor="white" if which == "pi0_final" else colour(algo), capsize=3)
-    start, _ = study.levels[env]
-    if np.isfinite(start):
-        final_ax.axhline(start, color="0.4", linestyle=":", linewidth=0.8)
+    final_ax.axhline(0.0, color="0.4", linestyle=":", linewidth=0.8)
     final_ax.set_xticks(x, algos, rotation=15)
-    final_ax.set_ylabel("final return (mean over tasks, 95% CI)")
+    final_ax.set_ylabel("final score (mean over tasks, 95% CI)")
     final_ax.set_title(f"{env}: final return at the best setting")
     handles = [plt.Line2D([], [], color=colour(a), label=a) for a in algos]
     handles += [
         plt.Line2D([], [], color="k", marker="o", label="task policies"),
         plt.Line2D([], [], color="k", marker="s", markerfacecolor="white", linestyle="--", label="π0 alone"),
-        plt.Line2D([], [], color="0.4", linestyle=":", label="start level (untrained)"),
+        plt.Line2D([], [], color="0.4", linestyle=":", label="uniform-random policy"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=7)
     return fig
@@ -219,16 +243,19 @@ def overview(study: Study, gridworld, claims: pd.DataFrame) -> plt.Figure:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distral_repro.analysis.figures", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="figure", required=True, metavar="{fig4,pi0,overview}")
+    commands = parser.add_subparsers(dest="figure", required=True, metavar="{fig4,profile,pi0,overview}")
     p_fig4 = commands.add_parser("fig4", help="learning curves + robustness of one environment")
     p_fig4.add_argument("--env", required=True, help="an env of the runs given (maze, navigation, lasertag, ...)")
+    p_profile = commands.add_parser("profile", help="performance profiles of one environment (all runs)")
+    p_profile.add_argument("--env", required=True, help="an env of the runs given")
     p_pi0 = commands.add_parser("pi0", help="maze: the distilled pi_0 alone vs the task policies")
     p_over = commands.add_parser("overview", help="one page: curves per env + the claims table")
     p_over.add_argument("--results-dir", required=True, type=Path, help="holds claims.csv (from aggregate)")
-    for sub in (p_fig4, p_pi0, p_over):
+    for sub in (p_fig4, p_profile, p_pi0, p_over):
         sub.add_argument("--out", required=True, type=Path, help="output .pdf (a .png is written beside it)")
     add_run_arguments(p_over)
-    for sub in (p_fig4, p_pi0):
+    for sub in (p_fig4, p_profile, p_pi0):
+        add_references_argument(sub)
         sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="deep-RL run directories")
     args = parser.parse_args(argv)
     if args.figure == "overview":
@@ -238,15 +265,17 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_style()
     try:
-        study = Study(load_runs(args.run_dirs))
+        study = Study(load_runs(args.run_dirs), References.load(args.references))
         with np.errstate(invalid="ignore"):
             if args.figure == "fig4":
                 fig = fig4(study, args.env)
+            elif args.figure == "profile":
+                fig = fig_profile(study, args.env)
             elif args.figure == "pi0":
                 fig = fig_pi0(study)
             else:
                 fig = overview(study, load_gridworld_runs(args.gridworld), read_claims(args.results_dir))
-    except (RunFileError, FigureInputError) as err:
+    except (RunFileError, MissingReferenceError, FigureInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     written = save_figure(fig, args.out)

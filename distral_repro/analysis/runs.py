@@ -47,6 +47,7 @@ class Run:
     beta: float
     lr: float
     seed: int
+    preset: str
     status: str
     tasks: tuple[int, ...]
     final_return: np.ndarray
@@ -64,14 +65,19 @@ class Run:
     def setting(self) -> tuple[float, float]:
         return (self.beta, self.lr)
 
-    def initial_return(self) -> float:
-        """Mean over tasks of each task's first finite evaluation return (the start level)."""
-        firsts = [
-            rows["episode_return"].dropna().iloc[0]
-            for _, rows in self.progress.sort_values("step").groupby("task")
-            if rows["episode_return"].notna().any()
-        ]
-        return float(np.mean(firsts)) if firsts else float("nan")
+    def returns(self, metric: str) -> np.ndarray:
+        """(num_tasks,) raw returns of a metric: final, auc, early_auc or pi0_final."""
+        if metric == "final":
+            return self.final_return
+        if metric == "auc":
+            return self.auc_return
+        if metric == "early_auc":
+            return self.early_auc_by_task()
+        if metric == "pi0_final":
+            if self.pi0_final_return is None:
+                raise ValueError(f"run {self.run_dir} has no pi_0 evaluations")
+            return self.pi0_final_return
+        raise ValueError(f"unknown metric {metric!r}")
 
     def early_auc_by_task(self) -> np.ndarray:
         """(num_tasks,) mean episode return over the first EARLY_FRACTION of the run's steps."""
@@ -206,6 +212,7 @@ def load_run(run_dir: str | Path) -> Run:
         beta=beta,
         lr=lr,
         seed=seed,
+        preset=str(summary.get("preset", "default")),
         status=status,
         tasks=tasks,
         final_return=final,
@@ -230,6 +237,7 @@ def load_runs(run_dirs: list[str | Path]) -> list[Run]:
     ]
     seen: dict[tuple, str] = {}
     tasks_of_env: dict[str, tuple[tuple[int, ...], str]] = {}
+    presets_of_env: dict[str, tuple[str, str]] = {}
     for run in runs:
         key = (run.env, run.algo, run.beta, run.lr, run.seed)
         if key in seen:
@@ -242,6 +250,9 @@ def load_runs(run_dirs: list[str | Path]) -> list[Run]:
             )
         if run.tasks:
             tasks_of_env.setdefault(run.env, (run.tasks, run.run_dir))
+        first = presets_of_env.setdefault(run.env, (run.preset, run.run_dir))
+        if first[0] != run.preset:
+            raise RunFileError(run.run_dir, f"has preset {run.preset} but run {first[1]} of env {run.env} has {first[0]}")
     return runs
 
 

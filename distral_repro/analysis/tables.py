@@ -1,14 +1,18 @@
 """From validated runs to the study's tables: per run, per setting, best setting, curves.
 
-Definitions used throughout (documented again in claims.md):
-- a run's score on a task is its `final_return` / `auc_return` from summary.json;
+Every score is normalised per task (`distral_repro.analysis.scores`): 0 = the uniform-random
+policy, 1 = the upper reference (the scripted shortest-path policy). Definitions used
+throughout (documented again in claims.md):
+- a run's final / AUC score on a task is its normalised `final_return` / `auc_return` from
+  summary.json (final = mean over the last 10% of steps, AUC = mean over the whole curve);
+  early AUC = mean over the first EARLY_FRACTION of steps;
 - the best (beta, lr) of an env x algo is the one with the fewest diverged runs and, among
-  those, the highest mean AUC over its non-diverged runs and all tasks (the paper picks by
-  area under the curve; a setting where runs diverge is not a good setting);
-- a run *failed* if it diverged, or if its final return stayed below its environment's start
-  level plus FAILURE_FRACTION of the way to the best final return seen in that environment
-  (it learned next to nothing); start level = median over all runs of the env of the
-  first evaluation return.
+  those, the highest mean AUC score over its non-diverged runs and all tasks (the paper picks
+  by area under the curve; a setting where runs diverge is not a good setting);
+- where all runs of an algorithm are pooled (robustness, performance profiles, the spread of
+  claim C4), a diverged run scores 0 on every task: no better than the random policy;
+- a run *failed* if it diverged, or if its mean final score stayed below FAILURE_FRACTION of
+  the best mean final score of any run of its environment (it learned next to nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 
 from distral_repro.analysis import stats
 from distral_repro.analysis.runs import Run
+from distral_repro.analysis.scores import References, TaskReferences
 
 #: Display order of algorithms (SPEC.md §4) and environments; unknown names follow, sorted.
 ALGORITHM_ORDER = ("A3C", "A3C_multitask", "A3C_2col", "KL_1col", "KL+ent_1col", "KL_2col", "KL+ent_2col")
@@ -28,9 +33,14 @@ BASELINES = ("A3C", "A3C_multitask", "A3C_2col")
 DISTRAL_ALGORITHMS = ("KL_1col", "KL+ent_1col", "KL_2col", "KL+ent_2col")
 ENV_ORDER = ("maze", "navigation", "lasertag")
 
-#: A run that closes less than this fraction of the gap between the start level and the best
-#: final return of its environment counts as a failure.
+#: A run whose mean final score is below this fraction of the best run's of its environment failed.
 FAILURE_FRACTION = 0.1
+#: Performance profiles: thresholds tau from 0 to at least 1 in this many points.
+PROFILE_POINTS = 61
+#: Score of a diverged run wherever all runs are pooled (the random policy's).
+DIVERGED_SCORE = 0.0
+#: The metrics that every table reports, with what they are.
+METRICS = {"auc": "AUC", "final": "final", "early_auc": "early AUC"}
 
 
 def ordered(names: Iterable[str], order: tuple[str, ...]) -> list[str]:
@@ -41,7 +51,7 @@ def ordered(names: Iterable[str], order: tuple[str, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean with its bootstrap 95% interval."""
+    """A point estimate (a mean, an IQM, a probability) with its bootstrap 95% interval."""
 
     mean: float
     low: float
@@ -51,8 +61,19 @@ class Estimate:
     def of(cls, scores: np.ndarray) -> "Estimate":
         """Estimate of the mean of a (num_runs x num_tasks) score matrix."""
         if scores.size == 0:
-            return cls(float("nan"), float("nan"), float("nan"))
+            return cls.missing()
         return cls(*stats.mean_score_ci(scores))
+
+    @classmethod
+    def iqm_of(cls, scores: np.ndarray) -> "Estimate":
+        """Interquartile mean of a (num_runs x num_tasks) score matrix (rliable)."""
+        if scores.size == 0:
+            return cls.missing()
+        return cls(*stats.iqm_ci(scores))
+
+    @classmethod
+    def missing(cls) -> "Estimate":
+        return cls(float("nan"), float("nan"), float("nan"))
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,7 @@ class Curve:
 
 @dataclass(frozen=True)
 class AlgoResult:
-    """One env x algo: its best setting and the robustness numbers over all its runs."""
+    """One env x algo: its best setting (normalised scores) and the numbers over all its runs."""
 
     env: str
     algo: str
@@ -78,12 +99,26 @@ class AlgoResult:
     num_runs: int  # all runs of this env x algo (the paper's 36)
     num_diverged: int
     num_failed: int
-    final: Estimate
-    auc: Estimate
-    early_auc: Estimate
-    pi0_final: Estimate | None
+    scores: dict[str, np.ndarray]  # metric -> (seeds x tasks) normalised scores of best_runs
+    mean: dict[str, Estimate]  # metric -> mean score over seeds and tasks
+    iqm: dict[str, Estimate]  # metric -> interquartile mean over seeds x tasks
+    raw: dict[str, Estimate]  # metric -> mean raw return (the secondary table)
+    pi0_final: Estimate | None  # normalised final score of pi_0 acting alone
+    pi0_scores: np.ndarray | None
     curve: Curve | None
     pi0_curve: Curve | None
+
+    @property
+    def final(self) -> Estimate:
+        return self.mean["final"]
+
+    @property
+    def auc(self) -> Estimate:
+        return self.mean["auc"]
+
+    @property
+    def early_auc(self) -> Estimate:
+        return self.mean["early_auc"]
 
     @property
     def fraction_diverged(self) -> float:
@@ -94,9 +129,9 @@ class AlgoResult:
         return self.num_failed / self.num_runs
 
 
-def score_matrix(runs: Iterable[Run], field: str) -> np.ndarray:
-    """(num_runs x num_tasks) matrix of a per-task field of the given (non-diverged) runs."""
-    rows = [getattr(run, field) for run in runs]
+def raw_matrix(runs: Iterable[Run], metric: str) -> np.ndarray:
+    """(num_runs x num_tasks) raw returns of a metric (final, auc, early_auc, pi0_final)."""
+    rows = [run.returns(metric) for run in runs]
     return np.array(rows, dtype=float) if rows else np.empty((0, 0))
 
 
@@ -128,54 +163,56 @@ def common_curves(frames: list[pd.DataFrame], tasks: tuple[int, ...]) -> tuple[n
     return grid, values
 
 
-def curve_of(frames: list[pd.DataFrame], tasks: tuple[int, ...]) -> Curve | None:
-    """Mean curve over runs and tasks with bootstrap intervals; None without runs."""
+def curve_of(frames: list[pd.DataFrame], tasks: tuple[int, ...], refs: TaskReferences | None = None) -> Curve | None:
+    """Mean curve over runs and tasks with bootstrap intervals, of normalised scores when
+    `refs` are given (else raw returns); None without runs."""
     if not frames:
         return None
-    steps, values = common_curves(frames, tasks)
+    steps, values = common_curves(frames, tasks)  # (runs, tasks, steps)
+    if refs is not None:
+        values = normalise_curves(values, refs)
     mean, low, high = stats.curve_ci(values)
     return Curve(steps, mean, low, high)
 
 
-def env_levels(runs: list[Run]) -> dict[str, tuple[float, float]]:
-    """Per env: (start level, top level) used to call a run a failure (see module doc)."""
-    levels = {}
-    for env in {r.env for r in runs}:
-        in_env = [r for r in runs if r.env == env]
-        initial = [r.initial_return() for r in in_env]
-        initial = [x for x in initial if np.isfinite(x)]
-        finals = [float(np.mean(r.final_return)) for r in in_env if not r.diverged]
-        start = float(np.median(initial)) if initial else float("nan")
-        top = max(finals) if finals else float("nan")
-        levels[env] = (start, top)
-    return levels
+def normalise_curves(values: np.ndarray, refs: TaskReferences) -> np.ndarray:
+    """(runs, tasks, steps) returns -> normalised scores (tasks on axis 1)."""
+    return np.swapaxes(refs.normalise(np.swapaxes(values, 1, 2)), 1, 2)
 
 
-def is_failure(run: Run, start: float, top: float) -> bool:
-    """Diverged, or final return below start + FAILURE_FRACTION * (top - start)."""
-    if run.diverged:
-        return True
-    if not (np.isfinite(start) and np.isfinite(top)) or top <= start:
-        return False  # nobody learned anything: no run can be told apart as failed
-    return float(np.mean(run.final_return)) < start + FAILURE_FRACTION * (top - start)
-
-
-def setting_score(runs: list[Run]) -> tuple[int, float]:
-    """Sort key of a (beta, lr) setting: (number diverged, -mean AUC of its ok runs)."""
-    ok = [r for r in runs if not r.diverged]
-    auc = float(score_matrix(ok, "auc_return").mean()) if ok else float("inf")
-    return (len(runs) - len(ok), -auc if ok else auc)
+def setting_score(scores_of_ok_runs: np.ndarray, num_runs: int) -> tuple[int, float]:
+    """Sort key of a (beta, lr) setting: (number diverged, -mean AUC score of its ok runs)."""
+    ok = scores_of_ok_runs.shape[0]
+    return (num_runs - ok, -float(scores_of_ok_runs.mean()) if ok else float("inf"))
 
 
 class Study:
-    """All tables of one set of runs, computed once and shared by the CLI and the figures."""
+    """All tables of one set of runs, computed once and shared by the CLI and the figures.
 
-    def __init__(self, runs: list[Run]):
+    Args:
+        runs: validated runs.
+        references: the reference scores; every env of the runs must have them
+            (MissingReferenceError naming the family otherwise).
+    """
+
+    def __init__(self, runs: list[Run], references: References):
         if not runs:
             raise ValueError("no runs given")
         self.runs = runs
-        self.levels = env_levels(runs)
         self.envs = ordered({r.env for r in runs}, ENV_ORDER)
+        self.refs: dict[str, TaskReferences] = {}
+        for env in self.envs:
+            in_env = [r for r in runs if r.env == env]
+            refs = references.check(env, in_env[0].tasks, in_env[0].preset)
+            ok = [r for r in in_env if not r.diverged]
+            best = raw_matrix(ok, "final").max(axis=0) if ok else np.full(len(refs.tasks), np.nan)
+            self.refs[env] = refs.with_best_in_grid(best)
+        self._final_scores = {id(r): self.run_scores(r, "final") for r in runs}
+        self.best_final = {
+            env: max([float(np.mean(self._final_scores[id(r)])) for r in runs if r.env == env and not r.diverged],
+                     default=float("nan"))
+            for env in self.envs
+        }
         self.results: dict[tuple[str, str], AlgoResult] = {}
         for env in self.envs:
             for algo in ordered({r.algo for r in runs if r.env == env}, ALGORITHM_ORDER):
@@ -184,21 +221,46 @@ class Study:
     def algos(self, env: str) -> list[str]:
         return [algo for (e, algo) in self.results if e == env]
 
+    def run_scores(self, run: Run, metric: str) -> np.ndarray:
+        """(num_tasks,) normalised scores of one run (NaN for a diverged run)."""
+        return self.refs[run.env].normalise(run.returns(metric))
+
+    def score_matrix(self, runs: Iterable[Run], metric: str) -> np.ndarray:
+        """(num_runs x num_tasks) normalised scores of the given (non-diverged) runs."""
+        runs = list(runs)
+        if not runs:
+            return np.empty((0, 0))
+        return np.array([self.run_scores(r, metric) for r in runs])
+
     def failed(self, run: Run) -> bool:
-        return is_failure(run, *self.levels[run.env])
+        """Diverged, or mean final score below FAILURE_FRACTION of the env's best run."""
+        if run.diverged:
+            return True
+        best = self.best_final[run.env]
+        if not np.isfinite(best) or best <= 0:
+            return False  # no run beat the random policy: none can be told apart as failed
+        return float(np.mean(self._final_scores[id(run)])) < FAILURE_FRACTION * best
 
     def _algo_result(self, env: str, algo: str) -> AlgoResult:
         runs = [r for r in self.runs if r.env == env and r.algo == algo]
         by_setting: dict[tuple[float, float], list[Run]] = {}
         for run in runs:
             by_setting.setdefault(run.setting, []).append(run)
+
+        def key(setting):
+            group = by_setting[setting]
+            ok = [r for r in group if not r.diverged]
+            return setting_score(self.score_matrix(ok, "auc"), len(group)), setting
+
         # Ties (equal score) go to the smaller beta, then smaller lr: deterministic.
-        beta, lr = min(by_setting, key=lambda s: (setting_score(by_setting[s]), s))
+        beta, lr = min(by_setting, key=key)
         best_all = sorted(by_setting[(beta, lr)], key=lambda r: r.seed)
         best = tuple(r for r in best_all if not r.diverged)
-        tasks = best[0].tasks if best else ()
-        with_pi0 = best and all(r.pi0_final_return is not None for r in best)
-        with_pi0_curve = best and all(r.pi0_progress is not None for r in best)
+        refs = self.refs[env]
+        scores = {m: self.score_matrix(best, m) for m in METRICS}
+        with_pi0 = bool(best) and all(r.pi0_final_return is not None for r in best)
+        with_pi0_curve = bool(best) and all(r.pi0_progress is not None for r in best)
+        pi0_scores = self.score_matrix(best, "pi0_final") if with_pi0 else None
         return AlgoResult(
             env=env,
             algo=algo,
@@ -209,53 +271,93 @@ class Study:
             num_runs=len(runs),
             num_diverged=sum(r.diverged for r in runs),
             num_failed=sum(self.failed(r) for r in runs),
-            final=Estimate.of(score_matrix(best, "final_return")),
-            auc=Estimate.of(score_matrix(best, "auc_return")),
-            early_auc=Estimate.of(np.array([r.early_auc_by_task() for r in best]) if best else np.empty((0, 0))),
-            pi0_final=Estimate.of(score_matrix(best, "pi0_final_return")) if with_pi0 else None,
-            curve=curve_of([r.progress for r in best], tasks),
-            pi0_curve=curve_of([r.pi0_progress for r in best], tasks) if with_pi0_curve else None,
+            scores=scores,
+            mean={m: Estimate.of(scores[m]) for m in METRICS},
+            iqm={m: Estimate.iqm_of(scores[m]) for m in METRICS},
+            raw={m: Estimate.of(raw_matrix(best, m)) for m in METRICS},
+            pi0_final=Estimate.of(pi0_scores) if with_pi0 else None,
+            pi0_scores=pi0_scores,
+            curve=curve_of([r.progress for r in best], refs.tasks, refs),
+            pi0_curve=curve_of([r.pi0_progress for r in best], refs.tasks, refs) if with_pi0_curve else None,
         )
+
+    # ---- all runs pooled: robustness, profiles -------------------------------------------
+
+    def all_run_scores(self, env: str, algo: str, metric: str = "final") -> np.ndarray:
+        """(num_runs x num_tasks) scores of every run of env x algo; diverged runs score 0."""
+        runs = [r for r in self.runs if r.env == env and r.algo == algo]
+        return np.array(
+            [np.full(len(r.tasks), DIVERGED_SCORE) if r.diverged else self.run_scores(r, metric) for r in runs]
+        )
+
+    def normalised_finals(self, env: str, algo: str) -> np.ndarray:
+        """(num_runs,) mean final score over tasks of every run of env x algo (diverged = 0)."""
+        return self.all_run_scores(env, algo).mean(axis=1)
+
+    def robustness_iqr(self, env: str, algo: str) -> float:
+        """Interquartile range of the mean final scores of all runs (lower = flatter)."""
+        return stats.interquartile_range(self.normalised_finals(env, algo))
+
+    def sorted_final_scores(self, env: str, algo: str) -> tuple[np.ndarray, int]:
+        """Robustness data: mean final scores of all non-diverged runs, best first, and the
+        number of diverged runs (failures that have no final return)."""
+        runs = [r for r in self.runs if r.env == env and r.algo == algo]
+        finals = np.sort([float(np.mean(self._final_scores[id(r)])) for r in runs if not r.diverged])[::-1]
+        return finals, sum(r.diverged for r in runs)
+
+    def profile_taus(self, env: str) -> np.ndarray:
+        """Thresholds of the performance profiles of env: from min(0, lowest) to max(1, highest) score."""
+        pooled = np.concatenate([self.all_run_scores(env, a).ravel() for a in self.algos(env)])
+        return np.linspace(min(0.0, float(pooled.min())), max(1.0, float(pooled.max())), PROFILE_POINTS)
+
+    def performance_profile(self, env: str, algo: str) -> Curve:
+        """Fraction of runs x tasks with final score above tau (all runs), with 95% bands."""
+        taus = self.profile_taus(env)
+        mean, low, high = stats.performance_profile_ci(self.all_run_scores(env, algo), taus)
+        return Curve(taus, mean, low, high)
+
+    def probability_of_improvement(self, env: str, x: str, y: str, metric: str) -> Estimate:
+        """P(X > Y) on a metric at both algorithms' best settings (rliable; NaN if absent)."""
+        if (env, x) not in self.results or (env, y) not in self.results:
+            return Estimate.missing()
+        a, b = self.results[(env, x)].scores[metric], self.results[(env, y)].scores[metric]
+        if a.size == 0 or b.size == 0:
+            return Estimate.missing()
+        return Estimate(*stats.probability_of_improvement_ci(a, b))
 
     # ---- tables -------------------------------------------------------------------------
 
     def all_runs_table(self) -> pd.DataFrame:
-        """One row per run."""
+        """One row per run: normalised scores, then the raw mean returns."""
         rows = []
         for run in self.runs:
-            rows.append(
-                {
-                    "env": run.env,
-                    "algo": run.algo,
-                    "beta": run.beta,
-                    "lr": run.lr,
-                    "seed": run.seed,
-                    "status": run.status,
-                    "failed": self.failed(run),
-                    "mean_final_return": float(np.mean(run.final_return)),
-                    "mean_auc_return": float(np.mean(run.auc_return)),
-                    "pi0_mean_final_return": (
-                        float(np.mean(run.pi0_final_return)) if run.pi0_final_return is not None else np.nan
-                    ),
-                    "initial_return": run.initial_return(),
-                    "diverged_at_step": run.diverged_at_step,
-                    "run_dir": run.run_dir,
-                }
-            )
-        table = pd.DataFrame(rows)
-        return _sort(table, ["beta", "lr", "seed"])
+            row = {
+                "env": run.env, "algo": run.algo, "beta": run.beta, "lr": run.lr, "seed": run.seed,
+                "status": run.status, "failed": self.failed(run),
+            }
+            metrics = [*METRICS, "pi0_final"] if run.pi0_final_return is not None else list(METRICS)
+            row.update({f"{m}_score": float(np.mean(self.run_scores(run, m))) for m in metrics})
+            row.update({f"{m}_return": float(np.mean(run.returns(m))) for m in metrics})
+            row.update(upper_reference=self.refs[run.env].source, diverged_at_step=run.diverged_at_step,
+                       run_dir=run.run_dir)
+            rows.append(row)
+        return _sort(pd.DataFrame(rows), ["beta", "lr", "seed"])
 
     def settings_table(self) -> pd.DataFrame:
         """One row per env x algo x (beta, lr): means over its non-diverged runs and tasks."""
         runs = self.all_runs_table()
         grouped = runs.groupby(["env", "algo", "beta", "lr"], sort=False)
-        table = grouped.agg(
-            runs=("seed", "size"),
-            diverged=("status", lambda s: int((s == "diverged").sum())),
-            failed=("failed", "sum"),
-            mean_final_return=("mean_final_return", "mean"),
-            mean_auc_return=("mean_auc_return", "mean"),
-        ).reset_index()
+        aggregations = {
+            "runs": ("seed", "size"),
+            "diverged": ("status", lambda s: int((s == "diverged").sum())),
+            "failed": ("failed", "sum"),
+        }
+        for metric in METRICS:
+            aggregations[f"{metric}_score"] = (f"{metric}_score", "mean")
+        for metric in ("final", "auc"):
+            aggregations[f"{metric}_return"] = (f"{metric}_return", "mean")
+        aggregations["upper_reference"] = ("upper_reference", "first")
+        table = grouped.agg(**aggregations).reset_index()
         table["best"] = [
             (self.results[(e, a)].beta, self.results[(e, a)].lr) == (b, lr)
             for e, a, b, lr in zip(table["env"], table["algo"], table["beta"], table["lr"])
@@ -263,21 +365,16 @@ class Study:
         return _sort(table, ["beta", "lr"])
 
     def best_settings_table(self) -> pd.DataFrame:
-        """One row per env x algo at its best (beta, lr)."""
+        """One row per env x algo at its best (beta, lr): normalised scores with 95% CIs."""
         rows = []
         for (env, algo), res in self.results.items():
-            row = {
-                "env": env,
-                "algo": algo,
-                "beta": res.beta,
-                "lr": res.lr,
-                "seeds": len(res.best_runs),
-                "best_setting_diverged": res.best_setting_diverged,
-            }
-            for name, est in (("auc", res.auc), ("final", res.final), ("early_auc", res.early_auc)):
-                row.update({f"{name}_return": est.mean, f"{name}_ci_low": est.low, f"{name}_ci_high": est.high})
-            pi0 = res.pi0_final or Estimate(np.nan, np.nan, np.nan)
-            row.update({"pi0_final_return": pi0.mean, "pi0_final_ci_low": pi0.low, "pi0_final_ci_high": pi0.high})
+            row = {"env": env, "algo": algo, "beta": res.beta, "lr": res.lr, "seeds": len(res.best_runs),
+                   "best_setting_diverged": res.best_setting_diverged}
+            for metric in METRICS:
+                row.update(_estimate_columns(f"{metric}_score", res.mean[metric]))
+            for metric in ("final", "auc"):
+                row.update(_estimate_columns(f"{metric}_iqm", res.iqm[metric]))
+            row.update(_estimate_columns("pi0_final_score", res.pi0_final or Estimate.missing()))
             row.update(
                 {
                     "runs": res.num_runs,
@@ -286,13 +383,49 @@ class Study:
                     "fraction_diverged": res.fraction_diverged,
                     "fraction_failed": res.fraction_failed,
                     "robustness_iqr": self.robustness_iqr(env, algo),
+                    "upper_reference": self.refs[env].source,
                 }
             )
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def best_settings_returns_table(self) -> pd.DataFrame:
+        """The secondary table: raw mean returns at the best settings, with 95% CIs."""
+        rows = []
+        for (env, algo), res in self.results.items():
+            row = {"env": env, "algo": algo, "beta": res.beta, "lr": res.lr, "seeds": len(res.best_runs)}
+            for metric in METRICS:
+                row.update(_estimate_columns(f"{metric}_return", res.raw[metric]))
+            refs = self.refs[env]
+            row.update(random_return=float(refs.random.mean()), upper_return=float(refs.upper.mean()),
+                       upper_reference=refs.source)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def probability_of_improvement_table(self) -> pd.DataFrame:
+        """P(X > Y) for each Distral variant X over each baseline Y, per env and metric."""
+        rows = []
+        for env in self.envs:
+            for x in [a for a in DISTRAL_ALGORITHMS if (env, a) in self.results]:
+                for y in [b for b in BASELINES if (env, b) in self.results]:
+                    for metric in METRICS:
+                        est = self.probability_of_improvement(env, x, y, metric)
+                        rows.append({"env": env, "algo": x, "baseline": y, "metric": metric,
+                                     **_estimate_columns("probability", est)})
+        columns = ["env", "algo", "baseline", "metric", "probability", "probability_ci_low", "probability_ci_high"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def performance_profiles_table(self) -> pd.DataFrame:
+        """Tidy performance profiles of every env x algo over all its runs: tau, fraction, band."""
+        frames = []
+        for (env, algo) in self.results:
+            profile = self.performance_profile(env, algo)
+            frames.append(pd.DataFrame({"env": env, "algo": algo, "tau": profile.step, "fraction": profile.mean,
+                                        "ci_low": profile.low, "ci_high": profile.high}))
+        return pd.concat(frames, ignore_index=True)
+
     def learning_curves_table(self) -> pd.DataFrame:
-        """Tidy curves of every env x algo at its best setting (x = step)."""
+        """Tidy normalised-score curves of every env x algo at its best setting (x = step)."""
         frames = []
         for (env, algo), res in self.results.items():
             if res.curve is None:
@@ -303,7 +436,7 @@ class Study:
                         "env": env,
                         "algo": algo,
                         "step": res.curve.step,
-                        "mean_return": res.curve.mean,
+                        "mean_score": res.curve.mean,
                         "ci_low": res.curve.low,
                         "ci_high": res.curve.high,
                         "beta": res.beta,
@@ -311,32 +444,12 @@ class Study:
                     }
                 )
             )
-        columns = ["env", "algo", "step", "mean_return", "ci_low", "ci_high", "beta", "lr"]
+        columns = ["env", "algo", "step", "mean_score", "ci_low", "ci_high", "beta", "lr"]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
-    def normalised_finals(self, env: str, algo: str) -> np.ndarray | None:
-        """(num_runs,) normalised final returns of all runs of env x algo; diverged runs score 0.
 
-        (final - start) / (top - start) with the env's start and top levels: 0 = learned
-        nothing, 1 = the best run of the env. None when nobody in the env learned (top <= start).
-        """
-        start, top = self.levels[env]
-        if not (np.isfinite(start) and np.isfinite(top)) or top <= start:
-            return None
-        runs = [r for r in self.runs if r.env == env and r.algo == algo]
-        return np.array([0.0 if r.diverged else (np.mean(r.final_return) - start) / (top - start) for r in runs])
-
-    def robustness_iqr(self, env: str, algo: str) -> float:
-        """Interquartile range of the normalised final returns of all runs (lower = flatter)."""
-        scores = self.normalised_finals(env, algo)
-        return stats.interquartile_range(scores) if scores is not None else float("nan")
-
-    def sorted_final_returns(self, env: str, algo: str) -> tuple[np.ndarray, int]:
-        """Robustness data: final returns of all non-diverged runs, best first, and the
-        number of diverged runs (failures that have no final return)."""
-        runs = [r for r in self.runs if r.env == env and r.algo == algo]
-        finals = np.sort([float(np.mean(r.final_return)) for r in runs if not r.diverged])[::-1]
-        return finals, sum(r.diverged for r in runs)
+def _estimate_columns(name: str, est: Estimate) -> dict:
+    return {name: est.mean, f"{name}_ci_low": est.low, f"{name}_ci_high": est.high}
 
 
 def _sort(table: pd.DataFrame, then: list[str]) -> pd.DataFrame:
