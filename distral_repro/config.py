@@ -131,6 +131,9 @@ class Hyper:
     max_grad_norm: float = 40.0
     hidden: int = 64
     conv_channels: int = 16
+    # At a time limit (truncation, not termination) add gamma * V(final observation) to the
+    # last reward, so the n-step target bootstraps instead of treating the cut as terminal.
+    bootstrap_time_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,12 @@ def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:
     for key, text in overrides.items():
         if key not in fields:
             raise ConfigError(f"unknown hyper setting {key!r}; valid: {', '.join(fields)}")
+        if isinstance(fields[key].default, bool):
+            flag = str(text).strip().lower()
+            if flag not in ("true", "false", "1", "0"):
+                raise ConfigError(f"{key} must be true or false, got {text!r}")
+            values[key] = flag in ("true", "1")
+            continue
         value = positive_float(key, text)
         values[key] = int(value) if isinstance(fields[key].default, int) and value == int(value) else value
     return replace(Hyper(), **values)

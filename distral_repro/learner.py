@@ -170,7 +170,7 @@ class Learner:
                 reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
                 ended_t = torch.from_numpy(ended)
                 record["action"].append(action)
-                record["reward"].append(reward_t)
+                record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, info))
                 record["done"].append(ended_t)
                 self.obs = torch.from_numpy(obs)
                 self.prev_action = torch.where(ended_t, 0, action)
@@ -182,6 +182,24 @@ class Learner:
         record["prev_reward"].append(self.prev_reward)
         record["starts"].append(self.starts)
         return {k: torch.stack(v) for k, v in record.items()}
+
+    def _bootstrapped_reward(self, reward: Tensor, action: Tensor, terminated, truncated, info: dict) -> Tensor:
+        """The reward the n-step target sees: + gamma * V(final obs) where a time limit cut the
+        episode (Hyper.bootstrap_time_limit), so that a cut is not mistaken for a terminal state.
+
+        V comes from the value column run one more step on the final observation, from the
+        state after this step (one extra forward pass, only on steps where some episode is cut).
+        """
+        cut = np.logical_and(truncated, np.logical_not(terminated))
+        if not self.config.hyper.bootstrap_time_limit or not cut.any():
+            return reward
+        column = ("f",) if self.algo.has_f else ("h",)
+        final_obs = torch.from_numpy(np.asarray(info["final_obs"]))
+        _, value, _ = self.net.unroll(
+            final_obs[None], action[None], reward[None], torch.zeros_like(self.starts)[None],
+            {name: self.lstm[name] for name in column}, columns=column,
+        )
+        return reward + self.config.hyper.gamma * value[0] * torch.from_numpy(cut).to(reward.dtype)
 
     def _count_episodes(self, info: dict) -> None:
         mask = info.get("_episode_return")

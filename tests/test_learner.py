@@ -1,12 +1,13 @@
 """The seven algorithms as one learner: the table, the logits, which column learns from what."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from distral_repro.config import ALGORITHMS, ConfigError, make_run_config
+from distral_repro.config import ALGORITHMS, ConfigError, Hyper, make_run_config
 from distral_repro.learner import Learner, sample_actions, task_policy_logits
 
 torch.set_num_threads(1)
@@ -180,3 +181,36 @@ def _random_policy_return(env, preset, steps_per_task, workers):
         if "_episode_return" in info:
             returns.extend(np.asarray(info["episode_return"])[info["_episode_return"]])
     return float(np.mean(returns))
+
+
+@pytest.mark.parametrize("algo", ["A3C", "A3C_multitask", "KL+ent_1col", "KL+ent_2col"])
+def test_time_limit_bootstrap_adds_gamma_times_the_final_value(algo):
+    """Hyper.bootstrap_time_limit: at a cut episode the target's reward gains gamma * V(final obs)."""
+    config = make_run_config(algo, "maze", "100", "1e-3", 0, "smoke", hyper_overrides={"bootstrap_time_limit": "true"},
+                             steps_per_task=200, workers=2, unroll=50)  # smoke maze episodes: 50 steps
+    plain, boot = Learner(dataclasses.replace(config, hyper=Hyper())), Learner(config)
+    infos = []
+    step = boot.env.step
+    boot.env.step = lambda actions: (lambda out: (infos.append(out[-1]), out)[1])(step(actions))
+    a, b = plain._act(), boot._act()
+    torch.testing.assert_close(a["action"], b["action"])  # acting is unchanged
+    cut = b["done"]
+    assert cut[-1].all() and not cut[:-1].any()  # every episode ends at the unroll's last step
+    torch.testing.assert_close(a["reward"][:-1], b["reward"][:-1])
+    gained = b["reward"][-1] - a["reward"][-1]
+    # by hand: the value column one step further on the final observation, from the state after the last step
+    column = ("f",) if ALGORITHMS[algo].has_f else ("h",)
+    _, value, _ = boot.net.unroll(
+        torch.from_numpy(np.asarray(infos[-1]["final_obs"]))[None], b["action"][-1][None], a["reward"][-1][None],
+        torch.zeros(boot.num_envs, dtype=torch.bool)[None], {name: boot.lstm[name] for name in column}, columns=column,
+    )
+    torch.testing.assert_close(gained, 0.99 * value[0])
+    assert torch.all(gained != 0)
+
+
+def test_hyper_overrides_are_checked():
+    with pytest.raises(ConfigError, match="unknown hyper setting 'eps'"):
+        make_run_config("A3C", "maze", "100", "1e-3", 0, hyper_overrides={"eps": "1"})
+    with pytest.raises(ConfigError, match="bootstrap_time_limit must be true or false"):
+        make_run_config("A3C", "maze", "100", "1e-3", 0, hyper_overrides={"bootstrap_time_limit": "maybe"})
+    assert make_run_config("A3C", "maze", "100", "1e-3", 0, hyper_overrides={"rmsprop_eps": "1e-7"}).hyper.rmsprop_eps == 1e-7
