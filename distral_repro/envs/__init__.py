@@ -9,6 +9,17 @@
 `make_family` is the learner's entry point (docs/contracts.md, "Batched environment
 interface"). A family can also be built from the user's own gymnasium env ids:
 `make_family(["MiniGrid-Empty-5x5-v0", "MiniGrid-FourRooms-v0"], num_workers=4, seed=0)`.
+
+Modules:
+    families.py   the maze, navigation and laser-tag tasks, presets and gymnasium env classes
+    gridworld.py  the two-room grid world of the tabular experiment
+    engine.py     GridTaskVecEnv, the batched engine of every grid family, and GridTaskEnv
+    tasks.py      TaskParams (one task) and FamilyConfig (a resolved family)
+    mazes.py      labmaze maps and the spawn / object candidates of each task
+    geometry.py   per-map tables: view and move offsets, shortest paths, line of sight
+    streams.py    the counter-based random stream of each environment
+    grid.py       cell types, the egocentric window, actions and headings
+    custom.py     families built from the user's own gymnasium env ids
 """
 
 from __future__ import annotations
