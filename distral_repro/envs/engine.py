@@ -338,6 +338,11 @@ class GridTaskVecEnv(VectorEnv):
         return self._observe(), reward.astype(np.float32), terminated, truncated, info
 
     @property
+    def max_episode_steps(self) -> int:
+        """Episodes last at most this many steps (the family contract's episode cap)."""
+        return self.config.episode_length
+
+    @property
     def _draws_per_step(self) -> bool:
         return self._any_slip or self.max_bots > 0
 
