@@ -240,3 +240,80 @@ def test_the_spec_round_trips_through_its_definition():
     again = parse_family("minigrid4", spec.definition())
     assert again == spec and isinstance(again, FamilySpec)
     assert spec.budget_settings("smoke")["steps_per_task"] == 50 and spec.budget_settings("paper")["steps_per_task"] == 120
+
+
+# ----------------------------------------------------------------------------- the workflow
+
+TINY_FAMILY = {
+    "env_ids": MINIGRID4_IDS,
+    "wrappers": ["minigrid_onehot"],
+    "episode_cap": 20,
+    "budget": {"steps_per_task": 200, "workers": 2, "unroll": 10, "log_points": 4},
+}
+
+
+def _workflow_config(tmp_path, **changes):
+    config = {
+        "environments": ["maze", "minitiny"], "algorithms": ["A3C", "KL+ent_2col"], "seeds": [0, 1],
+        "families": {"minitiny": TINY_FAMILY},
+    }
+    config.update(changes)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(environments=["maze", "minitinyy"]), "'minitinyy' is neither a built-in family"),
+        (dict(families={"minitiny": {**TINY_FAMILY, "budget": {"steps": 3}}}), "steps"),
+        (dict(families={"maze": TINY_FAMILY}), "families"),
+        (dict(families={"minitiny": {**TINY_FAMILY, "reference_return": [1, 2]}}), "one value per env id"),
+    ],
+)
+def test_bad_family_config_stops_before_any_job(tmp_path, changes, message):
+    from test_workflow import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    proc = snakemake(workdir, "--cores", "1", "--config", "preset=smoke", "--configfile",
+                     str(_workflow_config(tmp_path, **changes)), check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+    assert not (workdir / "results").exists()
+
+
+def test_the_default_config_defines_the_readme_family_and_slurm_plans_it(tmp_path):
+    from test_workflow import REPO, copy_workflow, planned_jobs
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert config["families"]["minigrid4"]["env_ids"] == MINIGRID4_IDS
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "slurm").mkdir()
+    (workdir / "slurm" / "config.yaml").write_bytes((REPO / "slurm" / "config.yaml").read_bytes())
+    jobs = planned_jobs(workdir, "--config", "environments=[maze,minigrid4]")
+    assert jobs["train"] == 7 * 2 * 3 * 3 * 4 and jobs["family_definition"] == 1
+    assert planned_jobs(workdir, "--profile", "slurm", "--config", "environments=[maze,minigrid4]") == jobs
+
+
+@pytest.mark.slow
+def test_a_user_family_runs_through_the_whole_workflow(tmp_path):
+    from test_workflow import copy_workflow, planned_jobs, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    mine = _workflow_config(tmp_path)
+    snakemake(workdir, "--cores", "2", "--config", "preset=smoke", "--configfile", str(mine))
+    run = workdir / "results/runs/minitiny/KL+ent_2col/beta1000_lr4e-3_seed1"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["config"]["family"]["episode_cap"] == 20
+    for ext in ("pdf", "png"):
+        assert (workdir / "paper_figures" / f"fig4_minitiny.{ext}").exists()
+    best = pd.read_csv(workdir / "results" / "tables" / "best_settings.csv")
+    assert set(best["env"]) == {"maze", "minitiny"}
+    curves = pd.read_csv(workdir / "results" / "tables" / "learning_curves.csv")
+    assert "minitiny" in set(curves["env"])
+    assert "minitiny" in (workdir / "results" / "metrics.json").read_text()
+    # Nothing left to do; editing the family's definition reruns exactly its runs.
+    assert planned_jobs(workdir, "--config", "preset=smoke", "--configfile", str(mine)) == {}
+    changed = _workflow_config(tmp_path, families={"minitiny": {**TINY_FAMILY, "episode_cap": 25}})
+    jobs = planned_jobs(workdir, "--config", "preset=smoke", "--configfile", str(changed))
+    assert jobs["train"] == 2 * 2 and jobs["family_definition"] == 1
