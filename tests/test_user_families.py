@@ -317,3 +317,15 @@ def test_a_user_family_runs_through_the_whole_workflow(tmp_path):
     changed = _workflow_config(tmp_path, families={"minitiny": {**TINY_FAMILY, "episode_cap": 25}})
     jobs = planned_jobs(workdir, "--config", "preset=smoke", "--configfile", str(changed))
     assert jobs["train"] == 2 * 2 and jobs["family_definition"] == 1
+
+
+def test_bench_envs_measures_a_user_family_beside_minigrids_loop(tmp_path, capsys):
+    from distral_repro.bench.envs import main
+
+    out = tmp_path / "bench.json"
+    assert main(["--env-file", str(_env_file(tmp_path)), "--families", "minigrid4", "--num-envs", "8",
+                 "--seconds", "0.2", "--minigrid-ids", "MiniGrid-Empty-5x5-v0", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["name"] for r in rows] == ["minigrid4", "MiniGrid-Empty-5x5-v0"]
+    assert rows[0]["tasks"] == 4 and rows[0]["envs"] == 8
+    assert "| minigrid4 | 4 | 8 |" in capsys.readouterr().out
