@@ -73,7 +73,7 @@ LRS = config["lrs"]
 SEEDS = config["seeds"]
 GW_METHODS = config["gridworld"]["methods"]
 # User families (config key `families`): each run of one reads its definition from
-# results/families/NAME.yaml, written by rule family_definition.
+# results/runs/NAME/family.yaml, written by rule family_definition.
 FAMILIES = config.get("families") or {}
 BUILTIN_ENVS = ("maze", "navigation", "lasertag")
 for _env in ENVS:
@@ -85,7 +85,7 @@ for _env in ENVS:
 for _name, _family in FAMILIES.items():
     if isinstance(_family.get("reference_return"), list) and len(_family["reference_return"]) != len(_family["env_ids"]):
         raise ValueError(f"config key 'families.{_name}.reference_return': one value per env id ({len(_family['env_ids'])})")
-FAMILY_FILE = "results/families/{env}.yaml"
+FAMILY_FILE = "results/runs/{env}/family.yaml"
 GW_SEEDS = config["gridworld"]["seeds"]
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
