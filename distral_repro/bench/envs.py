@@ -122,8 +122,9 @@ def format_table(rows: list[dict], minigrid_id: str = MINIGRID_ID) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        ratio = f"{r['steps_per_second'] / reference:,.0f}" if reference else "-"
-        arrays = "-" if r["env_arrays_mib"] != r["env_arrays_mib"] else f"{r['env_arrays_mib']:.1f}"
+        speedup = r["steps_per_second"] / reference if reference else None
+        ratio = "-" if speedup is None else f"{speedup:,.0f}" if speedup >= 10 else f"{speedup:.2f}"
+        arrays = "-" if r["env_arrays_mib"] is None or r["env_arrays_mib"] != r["env_arrays_mib"] else f"{r['env_arrays_mib']:.1f}"
         lines.append(
             f"| {r['name']} | {r['tasks']} | {r['envs']} | {r['steps_per_second']:,.0f} | "
             f"{r['us_per_batched_step']:,.0f} | {ratio} | {r['peak_rss_mib']:.0f} | {arrays} |"
