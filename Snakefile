@@ -21,6 +21,7 @@ include: "rules/analysis.smk"
 
 localrules:
     all,
+    family_definition,
     aggregate,
     figure_fig4,
     figure_profile,

@@ -148,6 +148,8 @@ class RunConfig:
     preset: str = "default"
     budget: Budget = field(default_factory=lambda: BUDGETS["default"]["maze"])
     hyper: Hyper = field(default_factory=Hyper)
+    # The definition of a user family (envs.specs), None for the built-in families.
+    family: dict | None = None
 
     @property
     def algorithm(self) -> Algorithm:
@@ -179,24 +181,38 @@ def make_run_config(
     lr: str | float,
     seed: int,
     preset: str = "default",
+    families: dict | None = None,
     hyper_overrides: dict[str, str | float] | None = None,
     **budget_overrides: int | None,
 ) -> RunConfig:
     """Validate user input and resolve the budget of `preset`, with optional overrides.
 
+    `env` is a built-in family in ENVIRONMENTS or one defined in `families` (user family
+    definitions, see `distral_repro.envs.specs`); a user family's budget is its own.
     Raises ConfigError with one clear message naming the argument and the valid choices.
     """
     if algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGORITHMS)}")
+    spec = None
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"unknown environment {env!r}; valid: {', '.join(ENVIRONMENTS)}")
+        from distral_repro.envs.specs import parse_family
+
+        if env not in (families or {}):
+            defined = f", or one defined under 'families:' ({', '.join(families)})" if families else (
+                ", or a family defined under 'families:' in a file given with --env-file"
+            )
+            raise ConfigError(f"unknown environment {env!r}; valid: {', '.join(ENVIRONMENTS)}{defined}")
+        try:
+            spec = parse_family(env, families[env])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     if preset not in PRESET_NAMES:
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     beta_value = positive_float("beta", beta)
     lr_value = positive_float("lr", lr)
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    budget = BUDGETS[preset][env]
+    budget = BUDGETS[preset][env] if spec is None else Budget(**spec.budget_settings(preset))
     overrides = {k: v for k, v in budget_overrides.items() if v is not None}
     for key, value in overrides.items():
         if key not in Budget.__dataclass_fields__:
@@ -204,8 +220,11 @@ def make_run_config(
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key.replace('_', '-')} must be a positive integer, got {value!r}")
     budget = replace(budget, **overrides)
-    return RunConfig(algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget,
-                     hyper=make_hyper(hyper_overrides or {}))
+    family = None if spec is None else spec.definition()
+    return RunConfig(
+        algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget, family=family,
+        hyper=make_hyper(hyper_overrides or {}),
+    )
 
 
 def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from distral_repro import objective
 from distral_repro.config import PI0_EVAL_ENVIRONMENTS, RunConfig
-from distral_repro.envs import make_family
+from distral_repro.envs.specs import family_specs
 from distral_repro.networks import DistralNet
 from distral_repro.optim import RMSProp
 
@@ -86,7 +86,8 @@ class Learner:
         budget = config.budget
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.env = make_family(config.env, num_workers=budget.workers, seed=config.seed, preset=config.preset)
+        self.family = family_specs({config.env: config.family} if config.family else None)[config.env]
+        self.env = self.family.make(budget.workers, seed=config.seed, preset=config.preset)
         self.num_tasks = self.env.num_tasks
         self.num_envs = self.env.num_envs
         self.task_ids = np.asarray(self.env.task_ids)
@@ -107,7 +108,7 @@ class Learner:
         self.lstm = self.net.initial_state(n)
 
         steps_per_update = budget.workers * budget.unroll  # env steps per task per update
-        episode_length = getattr(getattr(self.env, "config", None), "episode_length", 0)
+        episode_length = self.env.max_episode_steps or 0  # the family's episode cap
         # At least one whole episode per worker, so that every run has a return to report.
         self.total_updates = max(
             1, math.ceil(budget.steps_per_task / steps_per_update), math.ceil(episode_length / budget.unroll)
@@ -280,7 +281,7 @@ class Learner:
         budget = self.config.budget
         index = self.pi0_eval_updates.index(self.update)
         seed = 1_000_003 * (index + 1) + self.config.seed  # fresh episodes, same on resume
-        env = make_family(self.config.env, num_workers=budget.pi0_eval_workers, seed=seed, preset=self.config.preset)
+        env = self.family.make(budget.pi0_eval_workers, seed=seed, preset=self.config.preset)
         generator = torch.Generator().manual_seed(seed)
         obs, _ = env.reset(seed=seed)
         n = env.num_envs

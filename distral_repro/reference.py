@@ -1,7 +1,7 @@
 """Reference scores of a task family: the returns that make scores comparable.
 
     python -m distral_repro.reference --preset default --out results/reference_scores.csv \
-        maze navigation lasertag
+        [--env-file results/runs/my_minigrid/family.yaml ...] maze navigation lasertag [my_minigrid]
 
 Per task, the mean episode return of two reference policies: the uniform-random policy
 (the lower reference, normalised score 0) and the environment's own privileged
@@ -12,7 +12,7 @@ Episodes are drawn in rounds (one more episode from every worker of every task) 
 every task, the 95% confidence interval of each mean is within TOLERANCE (2%) of the gap
 between the two means, or MAX_EPISODES per task were drawn (an error naming the task: its
 references cannot be told apart). A family without a scripted policy gets the random
-reference only (EPISODES_WITHOUT_UPPER episodes per task); its upper reference is a
+reference only (EPISODES_WITHOUT_UPPER episodes per task: a user's envs may be slow); its upper reference is a
 documented value the user gives, or the best return observed in the grid (`upper_source`
 says which).
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from distral_repro.envs import make_family
+from distral_repro.envs.specs import FamilySpec, family_specs, load_family_file
 from distral_repro.runio import atomic_write_csv
 
 #: The 95% interval of each reference mean must be within this fraction of the gap.
@@ -44,7 +44,7 @@ WORKERS = 64
 #: Give up on a task after this many episodes per policy.
 MAX_EPISODES = 20_000
 #: Episodes per task of the random policy of a family without a scripted policy.
-EPISODES_WITHOUT_UPPER = 1_000
+EPISODES_WITHOUT_UPPER = 256
 #: Seed of the reference episodes (apart from the training seeds 0..N).
 SEED = 1_000_000_007
 
@@ -123,12 +123,18 @@ class EpisodeSource:
 
 def measure_family(
     env: str, preset: str = "default", workers: int = WORKERS, seed: int = SEED,
-    tolerance: float = TOLERANCE, max_episodes: int = MAX_EPISODES,
+    tolerance: float = TOLERANCE, max_episodes: int = MAX_EPISODES, spec: FamilySpec | None = None,
 ) -> pd.DataFrame:
-    """Reference scores of every task of a family (rows as in the module doc)."""
+    """Reference scores of every task of a family (rows as in the module doc).
+
+    `spec` (default: the built-in family `env`) builds the batched env; a family without a
+    scripted policy takes its upper reference from `spec.reference_returns()` (``user``) or
+    leaves it to the analysis (``best_in_grid``).
+    """
+    spec = spec or family_specs()[env]
 
     def build():
-        return make_family(env, num_workers=workers, seed=seed, preset=preset)
+        return spec.make(workers, seed=seed, preset=preset if spec.builtin else None)
 
     lower = EpisodeSource(build, random_policy, seed)
     has_scripted = hasattr(lower.env, "scripted_actions")
@@ -159,6 +165,8 @@ def measure_family(
         if upper is not None:
             u = np.array(upper.returns.by_task[task])
             row.update(upper_return=u.mean(), upper_ci=ci_halfwidth(u), upper_episodes=u.size, upper_source="scripted")
+        elif spec.reference_returns() is not None:
+            row.update(upper_return=spec.reference_returns()[task], upper_ci=0.0, upper_episodes=0, upper_source="user")
         else:
             row.update(upper_return=np.nan, upper_ci=np.nan, upper_episodes=0, upper_source="best_in_grid")
         rows.append(row)
@@ -170,12 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("envs", nargs="+", metavar="ENV", help="task families (maze, navigation, lasertag, ...)")
     parser.add_argument("--preset", default="default", help="the preset the runs use")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (e.g. results/reference_scores.csv)")
+    parser.add_argument("--env-file", action="append", default=[], help="YAML with a 'families:' block (repeatable)")
     args = parser.parse_args(argv)
     try:
+        definitions = {}
+        for path in args.env_file:
+            definitions.update(load_family_file(path))
+        specs = family_specs(definitions)
         # Check every name before the (seconds-long) measurement of any of them.
         for env in args.envs:
-            make_family(env, num_workers=1, seed=0, preset=args.preset)
-        table = pd.concat([measure_family(env, args.preset) for env in args.envs], ignore_index=True)
+            if env not in specs:
+                raise ValueError(f"unknown family {env!r}; valid: {', '.join(specs)}")
+            specs[env].make(1, seed=0, preset=args.preset if specs[env].builtin else None)
+        table = pd.concat([measure_family(env, args.preset, spec=specs[env]) for env in args.envs], ignore_index=True)
     except (ValueError, ReferenceError) as err:
         print(f"distral_repro.reference: error: {err}", file=sys.stderr)
         return 2

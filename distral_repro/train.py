@@ -41,7 +41,8 @@ CHECKPOINT = "checkpoint.pt"
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m distral_repro.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--algo", required=True, help=f"one of {', '.join(ALGORITHMS)}")
-    p.add_argument("--env", required=True, help=f"one of {', '.join(ENVIRONMENTS)}")
+    p.add_argument("--env", required=True, help=f"one of {', '.join(ENVIRONMENTS)}, or a family of --env-file")
+    p.add_argument("--env-file", help="a YAML file with a 'families:' block defining your own families (e.g. config/config.yaml)")
     p.add_argument("--beta", required=True, help="inverse regularisation strength, > 0 (e.g. 100 or 3e3)")
     p.add_argument("--lr", required=True, help="RMSProp learning rate, > 0")
     p.add_argument("--seed", required=True, type=int)
@@ -74,18 +75,42 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
         if not sep:
             raise ConfigError(f"--hyper takes KEY=VALUE, got {item!r}")
         hyper[key.strip()] = value.strip()
+    families = load_families(args.env_file) if args.env_file else None
     config = make_run_config(
-        args.algo, args.env, args.beta, args.lr, args.seed, args.preset, hyper_overrides=hyper,
+        args.algo, args.env, args.beta, args.lr, args.seed, args.preset, families=families, hyper_overrides=hyper,
         steps_per_task=args.steps_per_task, workers=args.workers, unroll=args.unroll,
     )
+    if config.family is not None:
+        check_family(config)
     out = Path(args.out)
     check_out_dir(out, config)
     return config, out, args
 
 
+def load_families(path: str) -> dict:
+    """The family definitions of an --env-file (ConfigError naming the problem)."""
+    from distral_repro.envs.specs import load_family_file
+
+    try:
+        return load_family_file(path)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_family(config: RunConfig) -> None:
+    """Build one env per task of a user family: bad ids, wrappers or spaces fail before anything is written."""
+    from distral_repro.envs.specs import parse_family
+
+    try:
+        parse_family(config.env, config.family).check()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 def _identity(config_dict: dict) -> dict:
-    """The fields that make two runs the same run."""
-    return {k: config_dict[k] for k in ("algo", "env", "beta", "lr", "seed", "preset", "budget", "hyper")}
+    """The fields that make two runs the same run (a user family's definition included)."""
+    keys = ("algo", "env", "beta", "lr", "seed", "preset", "budget", "hyper")
+    return {**{k: config_dict[k] for k in keys}, "family": config_dict.get("family")}
 
 
 def check_out_dir(out: Path, config: RunConfig) -> None:

@@ -7,6 +7,8 @@ REFERENCES = "results/reference_scores.csv"
 # The uniform-random and scripted policies' returns on every task of the preset: the 0 and 1
 # of every normalised score (seconds per family).
 rule reference_scores:
+    input:
+        families=[FAMILY_FILE.format(env=env) for env in ENVS if env in FAMILIES],
     output:
         REFERENCES,
     conda:
@@ -16,8 +18,10 @@ rule reference_scores:
     params:
         preset=PRESET,
         envs=ENVS,
+        env_files=lambda wildcards, input: " ".join(f"--env-file {f}" for f in input.families),
     shell:
-        "python -m distral_repro.reference --preset {params.preset} --out {output:q} {params.envs} > {log:q} 2>&1"
+        "python -m distral_repro.reference --preset {params.preset} --out {output:q} {params.env_files}"
+        " {params.envs} > {log:q} 2>&1"
 
 
 rule aggregate:

@@ -72,6 +72,20 @@ BETAS = config["betas"]
 LRS = config["lrs"]
 SEEDS = config["seeds"]
 GW_METHODS = config["gridworld"]["methods"]
+# User families (config key `families`): each run of one reads its definition from
+# results/runs/NAME/family.yaml, written by rule family_definition.
+FAMILIES = config.get("families") or {}
+BUILTIN_ENVS = ("maze", "navigation", "lasertag")
+for _env in ENVS:
+    if _env not in BUILTIN_ENVS and _env not in FAMILIES:
+        raise ValueError(
+            f"config key 'environments': {_env!r} is neither a built-in family ({', '.join(BUILTIN_ENVS)}) "
+            f"nor defined under 'families:' ({', '.join(FAMILIES) or 'none defined'})"
+        )
+for _name, _family in FAMILIES.items():
+    if isinstance(_family.get("reference_return"), list) and len(_family["reference_return"]) != len(_family["env_ids"]):
+        raise ValueError(f"config key 'families.{_name}.reference_return': one value per env id ({len(_family['env_ids'])})")
+FAMILY_FILE = "results/runs/{env}/family.yaml"
 GW_SEEDS = config["gridworld"]["seeds"]
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
@@ -117,3 +131,9 @@ def gridworld_dirs() -> list[str]:
 
 def gridworld_files() -> list[str]:
     return [f"{d}/{name}" for d in gridworld_dirs() for name in ("summary.json", "progress.csv")]
+
+
+def write_family_file(name: str, definition: dict, path: str, log: str) -> None:
+    """One user family's definition as a `--env-file` for the training command."""
+    Path(path).write_text(yaml.safe_dump({"families": {name: dict(definition)}}, sort_keys=True))
+    Path(log).write_text(f"wrote {path}\n")

@@ -13,19 +13,9 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import distral_repro.envs as envs
-from distral_repro.envs.core import (
-    APPLE,
-    BOT,
-    FIRE,
-    FORWARD,
-    GOAL,
-    PAD,
-    TURN_RIGHT,
-    VIEW_SIZE,
-    WALL,
-    CounterStreams,
-    GridTaskVecEnv,
-)
+from distral_repro.envs.engine import GridTaskVecEnv
+from distral_repro.envs.grid import APPLE, BOT, FIRE, FORWARD, GOAL, PAD, TURN_RIGHT, VIEW_SIZE, WALL
+from distral_repro.envs.streams import CounterStreams
 from distral_repro.envs.families import FAMILY_DEFS, PRESETS, family_config
 
 GRID_FAMILIES = ("maze", "navigation", "lasertag")

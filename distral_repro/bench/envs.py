@@ -5,8 +5,12 @@ family's batched env (all tasks, `--num-envs` environments in total), steps it w
 uniformly random actions for about `--seconds`, and reports env steps per second
 (environments x batched steps / wall time), the time of one batched step, the peak
 resident memory of the process (interpreter and libraries included) and the size of the
-env's own arrays. MiniGrid's FourRooms (one env, the usual Python loop) is measured the
-same way in the same run for comparison.
+env's own arrays. MiniGrid's FourRooms (one env, the usual Python loop; `--minigrid-ids`
+chooses others) is measured the same way in the same run for comparison. Families defined
+in an `--env-file` (`families:` block) are measured like the built-in ones:
+
+    python -m distral_repro.bench envs --env-file config/config.yaml --families maze minigrid4 \
+        --minigrid-ids MiniGrid-DoorKey-5x5-v0 MiniGrid-Empty-5x5-v0
 """
 
 from __future__ import annotations
@@ -39,11 +43,10 @@ def _array_mib(obj) -> float:
     return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray)) / 2**20
 
 
-def measure_family(family: str, num_envs: int, seconds: float, preset: str) -> dict:
-    """Random-policy throughput of a built-in family with `num_envs` environments in total."""
-    from distral_repro.envs import make_family, num_tasks
-
-    env = make_family(family, num_envs // num_tasks(family), seed=0, preset=preset)
+def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_file: str | None = None) -> dict:
+    """Random-policy throughput of a family with `num_envs` environments in total."""
+    spec = _specs(env_file)[family]
+    env = spec.make(num_envs // spec.num_tasks, seed=0, preset=preset)
     env.reset()
     actions = np.random.default_rng(0).integers(0, env.single_action_space.n, (512, env.num_envs))
     for i in range(20):  # warm-up
@@ -65,12 +68,18 @@ def measure_family(family: str, num_envs: int, seconds: float, preset: str) -> d
     }
 
 
-def measure_minigrid(seconds: float) -> dict:
-    """Random-policy throughput of one MiniGrid FourRooms env (gymnasium's Python loop)."""
+def _specs(env_file: str | None) -> dict:
+    from distral_repro.envs.specs import family_specs, load_family_file
+
+    return family_specs(load_family_file(env_file) if env_file else None)
+
+
+def measure_minigrid(seconds: float, env_id: str = MINIGRID_ID) -> dict:
+    """Random-policy throughput of one MiniGrid env (gymnasium's Python loop)."""
     import gymnasium
     import minigrid  # noqa: F401  (registers the MiniGrid ids)
 
-    env = gymnasium.make(MINIGRID_ID)
+    env = gymnasium.make(env_id)
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, env.action_space.n, 4096)
     steps, start = 0, time.perf_counter()
@@ -82,7 +91,7 @@ def measure_minigrid(seconds: float) -> dict:
         steps += 200
     elapsed = time.perf_counter() - start
     return {
-        "name": MINIGRID_ID,
+        "name": env_id,
         "tasks": 1,
         "envs": 1,
         "steps_per_second": steps / elapsed,
@@ -97,6 +106,7 @@ def _run_worker(target: str, args: argparse.Namespace) -> dict:
     command = [
         sys.executable, "-m", "distral_repro.bench.envs", "--worker", target,
         "--num-envs", str(args.num_envs), "--seconds", str(args.seconds), "--preset", args.preset,
+        *(["--env-file", args.env_file] if args.env_file else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -104,16 +114,17 @@ def _run_worker(target: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], minigrid_id: str = MINIGRID_ID) -> str:
     """A Markdown table of the measurements, with the speed-up over the last (MiniGrid) row."""
-    reference = next((r["steps_per_second"] for r in rows if r["name"] == MINIGRID_ID), None)
+    reference = next((r["steps_per_second"] for r in rows if r["name"] == minigrid_id), None)
     lines = [
         "| env | tasks | envs | steps/s | us per batched step | x MiniGrid | peak RSS MiB | env arrays MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        ratio = f"{r['steps_per_second'] / reference:,.0f}" if reference else "-"
-        arrays = "-" if r["env_arrays_mib"] != r["env_arrays_mib"] else f"{r['env_arrays_mib']:.1f}"
+        speedup = r["steps_per_second"] / reference if reference else None
+        ratio = "-" if speedup is None else f"{speedup:,.0f}" if speedup >= 10 else f"{speedup:.2f}"
+        arrays = "-" if r["env_arrays_mib"] is None or r["env_arrays_mib"] != r["env_arrays_mib"] else f"{r['env_arrays_mib']:.1f}"
         lines.append(
             f"| {r['name']} | {r['tasks']} | {r['envs']} | {r['steps_per_second']:,.0f} | "
             f"{r['us_per_batched_step']:,.0f} | {ratio} | {r['peak_rss_mib']:.0f} | {arrays} |"
@@ -122,11 +133,14 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from distral_repro.envs import FAMILIES, PRESET_NAMES
+    from distral_repro.envs import PRESET_NAMES
 
     parser = argparse.ArgumentParser(prog="python -m distral_repro.bench envs", description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=list(DEFAULT_FAMILIES),
-                        choices=[f for f in FAMILIES if f != "gridworld"], help="families to measure")
+                        help="families to measure: maze, navigation, lasertag, or those of --env-file")
+    parser.add_argument("--env-file", help="a YAML file with a 'families:' block (e.g. config/config.yaml)")
+    parser.add_argument("--minigrid-ids", nargs="+", default=[MINIGRID_ID],
+                        help="MiniGrid envs of the single-env loop (x MiniGrid is relative to the first)")
     parser.add_argument("--num-envs", type=int, default=256, help="environments per family (all tasks together)")
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per env")
     parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="env preset (map sizes)")
@@ -143,18 +157,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-envs must be >= 1 and --seconds > 0")
     if args.worker:
         _pin_to_one_core()
-        result = measure_minigrid(args.seconds) if args.worker == MINIGRID_ID else measure_family(
-            args.worker, args.num_envs, args.seconds, args.preset
+        result = measure_minigrid(args.seconds, args.worker) if args.worker.startswith("MiniGrid-") else measure_family(
+            args.worker, args.num_envs, args.seconds, args.preset, args.env_file
         )
         print(json.dumps(result))
         return 0
 
-    from distral_repro.envs import num_tasks
-
+    try:
+        specs = _specs(args.env_file)
+        for family in args.families:
+            if family not in specs or family == "gridworld":
+                raise ValueError(f"unknown family {family!r}; valid: {', '.join(n for n in specs if n != 'gridworld')}")
+            if not specs[family].builtin:
+                specs[family].check()
+    except ValueError as error:
+        parser.error(str(error))
     for family in args.families:
-        if args.num_envs % num_tasks(family):
-            parser.error(f"--num-envs {args.num_envs} is not a multiple of the {num_tasks(family)} {family} tasks")
-    targets = list(args.families) + ([] if args.no_minigrid else [MINIGRID_ID])
+        if args.num_envs % specs[family].num_tasks:
+            parser.error(f"--num-envs {args.num_envs} is not a multiple of the {specs[family].num_tasks} {family} tasks")
+    targets = list(args.families) + ([] if args.no_minigrid else list(args.minigrid_ids))
     rows = []
     for target in targets:
         try:
@@ -163,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 1
     print(f"Random policy, one core, preset {args.preset!r}:")
-    print(format_table(rows))
+    print(format_table(rows, args.minigrid_ids[0]))
     if args.json:
         from distral_repro.runio import atomic_write_json
 

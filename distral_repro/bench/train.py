@@ -21,7 +21,7 @@ from pathlib import Path
 from distral_repro.bench.envs import _peak_rss_mib, _pin_to_one_core
 
 
-def measure(algo: str, env: str, preset: str, steps_per_task: int | None) -> dict:
+def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_file: str | None = None) -> dict:
     """Run one training job in this process and report its speed and memory."""
     from distral_repro import train
 
@@ -30,6 +30,8 @@ def measure(algo: str, env: str, preset: str, steps_per_task: int | None) -> dic
                 "--out", str(Path(scratch) / "run"), "--preset", preset, "--threads", "1", "--quiet"]
         if steps_per_task:
             args += ["--steps-per-task", str(steps_per_task)]
+        if env_file:
+            args += ["--env-file", env_file]
         config, out, _ = train.parse(args)
         summary = train.run(config, out, threads=1, quiet=True)
     return {
@@ -48,6 +50,8 @@ def _run_worker(algo: str, args) -> dict:
            "--preset", args.preset]
     if args.steps_per_task:
         cmd += ["--steps-per-task", str(args.steps_per_task)]
+    if args.env_file:
+        cmd += ["--env-file", args.env_file]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m distral_repro.bench train", description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
-    parser.add_argument("--env", default="maze", choices=ENVIRONMENTS)
+    parser.add_argument("--env", default="maze", help=f"{', '.join(ENVIRONMENTS)}, or a family of --env-file")
+    parser.add_argument("--env-file", help="a YAML file with a 'families:' block (e.g. config/config.yaml)")
     parser.add_argument("--preset", default="default", choices=PRESET_NAMES)
     parser.add_argument("--steps-per-task", type=int, help="override the preset's budget")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
@@ -84,8 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps-per-task must be >= 1")
     if args.worker:
         _pin_to_one_core()
-        print(json.dumps(measure(args.worker, args.env, args.preset, args.steps_per_task)))
+        print(json.dumps(measure(args.worker, args.env, args.preset, args.steps_per_task, args.env_file)))
         return 0
+    from distral_repro import train
+
+    try:  # the training command's own validation: one line, before any job
+        with tempfile.TemporaryDirectory() as scratch:
+            train.parse(["--algo", args.algos[0], "--env", args.env, "--beta", "1", "--lr", "1", "--seed", "0",
+                         "--out", str(Path(scratch) / "run"), "--preset", args.preset]
+                        + (["--env-file", args.env_file] if args.env_file else []))
+    except (train.ConfigError, train.UsageError) as error:
+        parser.error(str(error))
     rows = []
     for algo in args.algos:
         try:

@@ -21,18 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from distral_repro.envs.core import (
-    APPLE,
-    EMPTY,
-    GOAL,
-    BOT,
-    WALL,
-    FamilyConfig,
-    GridTaskEnv,
-    GridTaskVecEnv,
-    MazeSpec,
-    TaskParams,
-)
+from distral_repro.envs.engine import GridTaskEnv, GridTaskVecEnv
+from distral_repro.envs.grid import APPLE, BOT, EMPTY, GOAL, WALL
+from distral_repro.envs.mazes import MazeSpec
+from distral_repro.envs.tasks import FamilyConfig, TaskParams
 
 PRESET_NAMES = ("smoke", "default", "paper")
 

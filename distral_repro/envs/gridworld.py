@@ -17,7 +17,7 @@ Reaching the goal gives +10 and ends the episode (terminated); otherwise episode
 after 100 steps (truncated).
 
 Actions are the four compass moves (0 north, 1 east, 2 south, 3 west; the headings of
-`distral_repro.envs.core`). A move into a wall leaves the agent in place. In the
+`distral_repro.envs.grid`). A move into a wall leaves the agent in place. In the
 gymnasium envs the agent faces the way it last tried to move, and its 5x5 view is
 oriented that way, as in the other families.
 """
@@ -30,21 +30,11 @@ from typing import Sequence
 
 import numpy as np
 
-from distral_repro.envs.core import (
-    DIRECTIONS,
-    EMPTY,
-    GOAL,
-    PAD,
-    WALL,
-    FamilyConfig,
-    GridTaskEnv,
-    GridTaskVecEnv,
-    MazeSpec,
-    TaskLayout,
-    TaskParams,
-    move_offsets,
-    view_offsets,
-)
+from distral_repro.envs.engine import GridTaskEnv, GridTaskVecEnv
+from distral_repro.envs.geometry import move_offsets, view_offsets
+from distral_repro.envs.grid import DIRECTIONS, EMPTY, GOAL, PAD, WALL
+from distral_repro.envs.mazes import MazeSpec, TaskLayout
+from distral_repro.envs.tasks import FamilyConfig, TaskParams
 from distral_repro.envs.families import PRESET_NAMES, check_task
 
 # '#' wall, '.' free. Row 3 is the corridor between the west and the east room.

@@ -1,330 +1,44 @@
 """The engine shared by the maze, navigation and laser-tag families.
 
-Every task is a top-down grid map (walls from `labmaze`) seen by the agent through a
-small egocentric window oriented to its heading, as a one-hot image. One engine,
-`GridTaskVecEnv`, steps *all* environments of a family (any mix of tasks) with NumPy
-array operations: per-task maps live side by side in one padded array and each
-environment indexes its own task's row, so there is no Python loop over environments.
-
-Coordinates. Maps are padded by `VIEW_SIZE - 1` wall cells on every side so that the
-view never leaves the array; a cell is a flat index `y * width + x` into the padded
-map. Headings are 0 = north, 1 = east, 2 = south, 3 = west (clockwise).
-
-Randomness. Each environment owns a counter-based random stream (SplitMix64 of
-`key + counter`), seeded from its own integer seed. A stream is advanced by a fixed
-number of draws per step regardless of which other environments are batched with it,
-so environment `j` of a batch reset with `seed` follows exactly the same trajectory as
-a single environment reset with `seed + j` (gymnasium's convention for vector seeds).
-A `numpy.random.Generator` per environment would need a Python loop per step.
+Every task is a top-down grid map (walls from `labmaze`, see `mazes.py`) seen by the
+agent through a small egocentric window oriented to its heading, as a one-hot image
+(coordinates and actions: `grid.py`). One engine, `GridTaskVecEnv`, steps *all*
+environments of a family (any mix of tasks) with NumPy array operations: per-task maps
+live side by side in one padded array and each environment indexes its own task's row,
+so there is no Python loop over environments. Randomness comes from one counter-based
+stream per environment (`streams.py`); bots and scripted policies use the per-map
+tables of `geometry.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import gymnasium
-import labmaze
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import shortest_path
 
-# ----------------------------------------------------------------------------- cells
-
-EMPTY, WALL, APPLE, GOAL, BOT = 0, 1, 2, 3, 4
-CELL_NAMES = {EMPTY: "empty", WALL: "wall", APPLE: "apple", GOAL: "goal", BOT: "bot"}
-
-VIEW_SIZE = 5  # the egocentric window is VIEW_SIZE x VIEW_SIZE, agent at the bottom centre
-PAD = VIEW_SIZE - 1
-
-# ----------------------------------------------------------------------------- actions
-
-# DM Lab's discrete set, one grid cell or one quarter turn per step.
-ACTION_NAMES = ("forward", "backward", "strafe_left", "strafe_right", "turn_left", "turn_right")
-FIRE_ACTION_NAMES = ACTION_NAMES + ("fire",)
-FORWARD, BACKWARD, STRAFE_LEFT, STRAFE_RIGHT, TURN_LEFT, TURN_RIGHT, FIRE = range(7)
-# Movement direction of each action relative to the heading (clockwise quarter turns), -1: none.
-_RELATIVE_MOVE = np.array([0, 2, 3, 1, -1, -1, -1])
-_TURN = np.array([0, 0, 0, 0, -1, 1, 0])
-# The action that moves in relative direction r (0 ahead, 1 right, 2 behind, 3 left).
-MOVE_ACTION_FOR_RELATIVE = np.array([FORWARD, STRAFE_RIGHT, BACKWARD, STRAFE_LEFT])
-
-DIRECTIONS = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]])  # (dy, dx) for N, E, S, W
-
-
-def describe_actions(num_actions: int) -> str:
-    """'0=forward, 1=backward, ...' for error messages."""
-    return ", ".join(f"{i}={name}" for i, name in enumerate(FIRE_ACTION_NAMES[:num_actions]))
-
-
-# ----------------------------------------------------------------------------- random streams
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser, elementwise on uint64 (wrapping arithmetic is intended)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _MIX1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _MIX2
-    return x ^ (x >> np.uint64(31))
-
-
-def seed_keys(seeds: np.ndarray) -> np.ndarray:
-    """Per-environment stream keys from integer seeds: (N,) int -> (N,) uint64."""
-    seeds = np.asarray(seeds, dtype=np.int64).astype(np.uint64)
-    return splitmix64(splitmix64(seeds + _GOLDEN))
-
-
-class CounterStreams:
-    """One independent uniform random stream per environment, advanced in lock-step.
-
-    `uniform(rows, k)` returns (len(rows), k) floats in [0, 1) and advances the streams
-    of `rows` by k draws; the values depend only on each row's key and counter.
-    """
-
-    def __init__(self, num_envs: int):
-        self.keys = np.zeros(num_envs, dtype=np.uint64)
-        self.counters = np.zeros(num_envs, dtype=np.uint64)
-
-    def seed(self, rows: np.ndarray, seeds: np.ndarray) -> None:
-        self.keys[rows] = seed_keys(seeds)
-        self.counters[rows] = 0
-
-    def uniform(self, rows: np.ndarray | slice, k: int) -> np.ndarray:
-        counters = self.counters[rows]
-        steps = counters[:, None] + np.arange(k, dtype=np.uint64)
-        bits = splitmix64(self.keys[rows][:, None] + steps * _GOLDEN)
-        self.counters[rows] = counters + np.uint64(k)
-        return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-
-
-# ----------------------------------------------------------------------------- layouts
-
-
-@dataclass(frozen=True)
-class MazeSpec:
-    """How one task's map is generated by labmaze (deterministic given `seed`)."""
-
-    size: int  # odd side length, outer walls included
-    seed: int
-    max_rooms: int = 0
-    room_min_size: int = 3
-    room_max_size: int = 5
-    extra_connection_probability: float = 0.0
-
-
-def _connected(free: np.ndarray) -> bool:
-    """True if the free cells of a (H, W) bool map form one 4-connected component."""
-    cells = np.argwhere(free)
-    seen = np.zeros_like(free)
-    stack = [tuple(cells[0])]
-    seen[stack[0]] = True
-    while stack:
-        y, x = stack.pop()
-        for dy, dx in DIRECTIONS:
-            ny, nx = y + dy, x + dx
-            if free[ny, nx] and not seen[ny, nx]:
-                seen[ny, nx] = True
-                stack.append((ny, nx))
-    return bool(seen.sum() == free.sum())
-
-
-def generate_walls(spec: MazeSpec, min_free_cells: int, attempts: int = 200) -> np.ndarray:
-    """Walls of a real labmaze maze: (size, size) bool, True = wall.
-
-    labmaze sometimes leaves whole rows or columns walled, or very few free cells; such
-    seeds are skipped, deterministically, so a task index always gives the same map.
-    """
-    if spec.size < 7 or spec.size % 2 == 0:
-        raise ValueError(f"map size must be an odd integer >= 7, got {spec.size}")
-    for attempt in range(attempts):
-        maze = labmaze.RandomMaze(
-            height=spec.size,
-            width=spec.size,
-            max_rooms=spec.max_rooms,
-            room_min_size=spec.room_min_size,
-            room_max_size=spec.room_max_size,
-            extra_connection_probability=spec.extra_connection_probability,
-            simplify=False,
-            random_seed=spec.seed * 1000 + attempt,
-        )
-        walls = np.array(maze.entity_layer) == "*"
-        free = ~walls
-        inner = free[1:-1, 1:-1]
-        if (
-            free.sum() >= min_free_cells
-            and free.mean() >= 0.38
-            and inner.any(axis=0).all()
-            and inner.any(axis=1).all()
-            and _connected(free)
-        ):
-            return walls
-    raise ValueError(
-        f"no valid {spec.size}x{spec.size} maze with at least {min_free_cells} free cells "
-        f"(seed {spec.seed}): use a larger map size or fewer objects"
-    )
-
-
-@dataclass
-class TaskLayout:
-    """One task's map in padded coordinates, plus where things may be placed.
-
-    Cells are flat indices into the family's padded (height, width) array.
-    """
-
-    walls: np.ndarray  # (size, size) bool, unpadded
-    spawn_cells: np.ndarray  # (S,) agent (and bot) spawn candidates
-    object_cells: np.ndarray  # (M,) candidates for randomly placed apples/goals (not spawns, not fixed objects)
-    fixed_goal: int = -1  # cell of a goal fixed for the task, -1 if none/random
-    fixed_apples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-
-def place_layout(walls: np.ndarray, padded_width: int, layout_seed: int, spawn_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split a map's free cells into spawn and object candidates (fixed per task).
-
-    Returns (spawn_cells, object_cells) as flat indices in the padded map of width
-    `padded_width`; the split is drawn from a Generator seeded with `layout_seed`.
-    """
-    ys, xs = np.nonzero(~walls)
-    cells = (ys + PAD) * padded_width + (xs + PAD)
-    rng = np.random.default_rng(layout_seed)
-    cells = rng.permutation(cells)
-    num_spawns = max(1, int(round(spawn_fraction * len(cells))))
-    return np.sort(cells[:num_spawns]), cells[num_spawns:]
-
-
-# ----------------------------------------------------------------------------- geometry tables
-
-
-def view_offsets(width: int) -> np.ndarray:
-    """Flat offsets of the egocentric window for each heading: (4, V*V) int64.
-
-    Row 0 of the window is farthest ahead, the agent sits at (V-1, V//2), column 0 is
-    on its left: the window is rotated with the agent.
-    """
-    rows, cols = np.meshgrid(np.arange(VIEW_SIZE), np.arange(VIEW_SIZE), indexing="ij")
-    ahead = (VIEW_SIZE - 1 - rows).ravel()
-    side = (cols - VIEW_SIZE // 2).ravel()
-    offsets = np.empty((4, VIEW_SIZE * VIEW_SIZE), dtype=np.int64)
-    for heading in range(4):
-        fy, fx = DIRECTIONS[heading]
-        ry, rx = DIRECTIONS[(heading + 1) % 4]
-        offsets[heading] = (ahead * fy + side * ry) * width + (ahead * fx + side * rx)
-    return offsets
-
-
-def move_offsets(width: int) -> np.ndarray:
-    """Flat displacement of each action at each heading: (4, 7) int64 (0 = no move)."""
-    table = np.zeros((4, len(FIRE_ACTION_NAMES)), dtype=np.int64)
-    for heading in range(4):
-        for action, relative in enumerate(_RELATIVE_MOVE):
-            if relative >= 0:
-                dy, dx = DIRECTIONS[(heading + relative) % 4]
-                table[heading, action] = dy * width + dx
-    return table
-
-
-def distance_tables(wall_flat: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """All-pairs shortest paths on one padded map.
-
-    Args:
-        wall_flat: (H*W,) bool, True = wall.
-    Returns:
-        distance (H*W, H*W) int16, steps between free cells (-1 if either is a wall);
-        next_direction (H*W, H*W) int8, the heading of a first step on a shortest path
-        from the row cell to the column cell (0 where there is none).
-    """
-    num_cells = wall_flat.size
-    free = np.flatnonzero(~wall_flat)
-    index = -np.ones(num_cells, dtype=np.int64)
-    index[free] = np.arange(free.size)
-    flat_dirs = DIRECTIONS[:, 0] * width + DIRECTIONS[:, 1]
-    neighbours = free[:, None] + flat_dirs[None, :]  # (M, 4)
-    ok = ~wall_flat[neighbours]
-    rows = np.repeat(np.arange(free.size), 4)[ok.ravel()]
-    cols = index[neighbours.ravel()[ok.ravel()]]
-    graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(free.size, free.size)).tocsr()
-    free_distance = shortest_path(graph, unweighted=True, directed=False)
-    free_distance = np.where(np.isfinite(free_distance), free_distance, 10_000).astype(np.int64)
-    # Distance from each neighbour (a wall neighbour: unreachable) to every target.
-    big = np.int64(10_000)
-    via = np.where(ok[:, :, None], free_distance[np.where(ok, index[neighbours], 0)], big)  # (M, 4, M)
-    best = np.argmin(via, axis=1).astype(np.int8)
-    distance = -np.ones((num_cells, num_cells), dtype=np.int16)
-    distance[np.ix_(free, free)] = free_distance
-    next_direction = np.zeros((num_cells, num_cells), dtype=np.int8)
-    next_direction[np.ix_(free, free)] = best
-    return distance, next_direction
-
-
-def line_of_sight(wall_flat: np.ndarray, width: int, max_range: int) -> np.ndarray:
-    """Straight-line visibility on one padded map: (H*W, H*W) int8.
-
-    Entry [a, b] is 1 + the heading from a to b if b lies straight ahead of a in that
-    heading, at most `max_range` cells away with no wall in between; 0 otherwise.
-    """
-    num_cells = wall_flat.size
-    table = np.zeros((num_cells, num_cells), dtype=np.int8)
-    free = np.flatnonzero(~wall_flat)
-    for heading, (dy, dx) in enumerate(DIRECTIONS):
-        step = dy * width + dx
-        current = free.copy()
-        alive = np.ones(free.size, dtype=bool)
-        for _ in range(max_range):
-            current = current + step
-            alive &= ~wall_flat[current]
-            table[free[alive], current[alive]] = heading + 1
-    return table
-
-
-# ----------------------------------------------------------------------------- task parameters
-
-
-@dataclass(frozen=True)
-class TaskParams:
-    """Everything that makes one task of a family what it is (raw, unscaled rewards)."""
-
-    name: str
-    maze: MazeSpec
-    num_apples: int = 0
-    apples_random: bool = False  # drawn anew each episode (else fixed per task)
-    apple_reward: float = 1.0
-    goal: bool = False
-    goal_random: bool = False  # drawn anew each episode (else fixed per task)
-    goal_reward: float = 10.0
-    regrow_on_goal: bool = True  # apples come back when the goal is reached
-    regrow_when_empty: bool = False  # apples come back once all are collected
-    slip: float = 0.0  # probability that the action is replaced by a random one
-    num_bots: int = 0
-    bot_chase: float = 0.0  # probability a bot steps towards the agent (else at random)
-    bot_fire: float = 0.0  # probability a bot fires when the agent is in its line of sight
-    bot_range: int = 0  # bots' laser range in cells
-    tag_reward: float = 1.0  # tagging a bot
-    tagged_reward: float = 0.0  # being tagged
-    spawn_fraction: float = 0.3  # share of free cells used as spawn points
-
-
-@dataclass(frozen=True)
-class FamilyConfig:
-    """A resolved family: its tasks and the settings of the preset."""
-
-    family: str
-    tasks: tuple[TaskParams, ...]
-    episode_length: int
-    reward_scale: float
-    channels: tuple[int, ...]  # the cell types shown as one-hot channels
-    num_actions: int
-    laser_range: int = 0  # the agent's laser range (laser tag)
-
-
-# ----------------------------------------------------------------------------- the engine
-
+from distral_repro.envs.geometry import distance_tables, line_of_sight, move_offsets, view_offsets
+from distral_repro.envs.grid import (
+    APPLE,
+    BOT,
+    DIRECTIONS,
+    EMPTY,
+    FIRE,
+    GOAL,
+    MOVE_ACTION_FOR_RELATIVE,
+    PAD,
+    TURN_DELTA,
+    TURN_LEFT,
+    TURN_RIGHT,
+    VIEW_SIZE,
+    WALL,
+    describe_actions,
+)
+from distral_repro.envs.mazes import TaskLayout, generate_walls, place_layout
+from distral_repro.envs.streams import CounterStreams
+from distral_repro.envs.tasks import FamilyConfig
 
 class GridTaskVecEnv(VectorEnv):
     """Batched egocentric grid tasks: `num_envs` environments, each running `task_ids[j]`.
@@ -601,7 +315,7 @@ class GridTaskVecEnv(VectorEnv):
         blocked = self._wall_flat[self._task_base + target]
         moved = ~blocked & (target != self.position)
         self.position = np.where(blocked, self.position, target)
-        self.heading = (self.heading + _TURN[actions]) & 3
+        self.heading = (self.heading + TURN_DELTA[actions]) & 3
         reward = np.zeros(self.num_envs, dtype=np.float64)
 
         if self._any_apples or self._any_goal:
@@ -622,6 +336,11 @@ class GridTaskVecEnv(VectorEnv):
             else:
                 self._needs_reset[ended] = True
         return self._observe(), reward.astype(np.float32), terminated, truncated, info
+
+    @property
+    def max_episode_steps(self) -> int:
+        """Episodes last at most this many steps (the family contract's episode cap)."""
+        return self.config.episode_length
 
     @property
     def _draws_per_step(self) -> bool:
