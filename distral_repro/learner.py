@@ -171,7 +171,7 @@ class Learner:
                 reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
                 ended_t = torch.from_numpy(ended)
                 record["action"].append(action)
-                record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, info))
+                record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, obs, info))
                 record["done"].append(ended_t)
                 self.obs = torch.from_numpy(obs)
                 self.prev_action = torch.where(ended_t, 0, action)
@@ -184,7 +184,7 @@ class Learner:
         record["starts"].append(self.starts)
         return {k: torch.stack(v) for k, v in record.items()}
 
-    def _bootstrapped_reward(self, reward: Tensor, action: Tensor, terminated, truncated, info: dict) -> Tensor:
+    def _bootstrapped_reward(self, reward: Tensor, action: Tensor, terminated, truncated, obs, info: dict) -> Tensor:
         """The reward the n-step target sees: + gamma * V(final obs) where a time limit cut the
         episode (Hyper.bootstrap_time_limit), so that a cut is not mistaken for a terminal state.
 
@@ -195,7 +195,13 @@ class Learner:
         if not self.config.hyper.bootstrap_time_limit or not cut.any():
             return reward
         column = ("f",) if self.algo.has_f else ("h",)
-        final_obs = torch.from_numpy(np.asarray(info["final_obs"]))
+        final_obs = np.asarray(info["final_obs"])
+        if final_obs.dtype == object:  # gymnasium's vector envs: one entry per env, None where none ended
+            dense = np.array(obs, copy=True)
+            for row in np.flatnonzero(info["_final_obs"]):
+                dense[row] = final_obs[row]
+            final_obs = dense
+        final_obs = torch.from_numpy(final_obs)
         _, value, _ = self.net.unroll(
             final_obs[None], action[None], reward[None], torch.zeros_like(self.starts)[None],
             {name: self.lstm[name] for name in column}, columns=column,

@@ -188,7 +188,7 @@ def test_time_limit_bootstrap_adds_gamma_times_the_final_value(algo):
     """Hyper.bootstrap_time_limit: at a cut episode the target's reward gains gamma * V(final obs)."""
     config = make_run_config(algo, "maze", "100", "1e-3", 0, "smoke", hyper_overrides={"bootstrap_time_limit": "true"},
                              steps_per_task=200, workers=2, unroll=50)  # smoke maze episodes: 50 steps
-    plain, boot = Learner(dataclasses.replace(config, hyper=Hyper())), Learner(config)
+    plain, boot = Learner(dataclasses.replace(config, hyper=Hyper(bootstrap_time_limit=False))), Learner(config)
     infos = []
     step = boot.env.step
     boot.env.step = lambda actions: (lambda out: (infos.append(out[-1]), out)[1])(step(actions))
