@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "default": {
         "maze": dict(size=11, episode_length=150, reward_scale=0.1),
-        "navigation": dict(size=15, episode_length=300, reward_scale=0.1),
+        "navigation": dict(size=11, episode_length=300, reward_scale=0.1),
         "lasertag": dict(size=11, episode_length=200, reward_scale=0.1),
     },
     "paper": {
