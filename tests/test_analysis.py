@@ -493,3 +493,22 @@ def test_figure_for_an_env_without_runs_fails_clearly(tmp_path, capsys):
     assert "navigation" in err and "choose one of: maze" in err and not out.exists()
     with pytest.raises(SystemExit):  # argparse: an output that is not a PDF
         figures.main(["fig4", "--env", "maze", "--out", str(tmp_path / "fig.png"), *map(str, dirs)])
+
+
+# ---- pilots ---------------------------------------------------------------------------------
+
+
+def test_pilot_summary_steps_and_core_seconds_to_the_target(tmp_path):
+    from distral_repro.analysis import pilots
+
+    assert pilots.first_step_at(np.array([1, 2, 3]), np.array([0.1, 0.3, 0.5]), 0.3) == 2
+    assert np.isnan(pilots.first_step_at(np.array([1, 2]), np.array([0.1, 0.2]), 0.3))
+    run = write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 0, ramp(9.0))  # scores 0 .. 0.9 over 100 .. 1000 steps
+    (run / "time.txt").write_text("18.0 2.0\n")
+    out = tmp_path / "pilot" / "curves.png"
+    refs = write_references(tmp_path / "reference_scores.csv")
+    assert pilots.main(["--references", str(refs), "--out", str(out), f"a3c={run}"]) == 0
+    row = pd.read_csv(out.with_name("summary.csv")).iloc[0]
+    assert row["step_to_0.3"] == 400  # 0.3 is first reached at the 4th point (3 / 9 of the ramp)
+    assert row["core_seconds"] == 20.0 and row["core_seconds_to_0.3"] == pytest.approx(20.0 * 400 / 1000)
+    assert out.stat().st_size > 1000
