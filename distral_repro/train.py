@@ -305,6 +305,8 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
                 print(f"resuming from {out / CHECKPOINT} at step {learner.steps_per_task} per task", file=sys.stderr)
         saved_update = learner.update
         writer = RunWriter(out, config, threads)
+        if learner.done:  # the final checkpoint of a run whose files were deleted: rebuild them
+            writer.progress(learner)
         reporter = Reporter(learner, quiet)
         segment_start = time.perf_counter()
 
