@@ -44,11 +44,16 @@ def _resolve_presets(config: dict) -> dict:
 
 
 def _check_positive(config: dict) -> None:
-    """The schema rejects signs and non-numbers; zero is caught here, naming the key."""
+    """The schema rejects signs and non-numbers; zero and numeric duplicates are caught here, naming the key."""
     for key in ("betas", "lrs"):
+        seen = {}
         for value in config[key]:
             if not math.isfinite(float(value)) or float(value) <= 0:
                 raise ValueError(f"config key '{key}': {value!r} must be > 0")
+            if float(value) in seen:
+                # "1e3" and "1000" would be two run directories of one run.
+                raise ValueError(f"config key '{key}': {seen[float(value)]!r} and {value!r} are the same number")
+            seen[float(value)] = value
 
 
 def _integer_seeds(config: dict) -> None:
