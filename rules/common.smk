@@ -117,3 +117,13 @@ def gridworld_dirs() -> list[str]:
 
 def gridworld_files() -> list[str]:
     return [f"{d}/{name}" for d in gridworld_dirs() for name in ("summary.json", "progress.csv")]
+
+
+def write_study_manifest() -> None:
+    """logs/study.json: every run this invocation may produce, its log, and the start time."""
+    import json, time
+    from distral_repro.runio import atomic_write_text
+
+    runs = [{"run": d, "log": d.replace("results/runs/", "logs/train/", 1) + ".log"} for d in run_dirs()]
+    runs += [{"run": d, "log": d.replace("results/gridworld/", "logs/gridworld/", 1) + ".log"} for d in gridworld_dirs()]
+    atomic_write_text("logs/study.json", json.dumps({"started": time.time(), "runs": runs}, indent=1) + "\n")

@@ -148,6 +148,15 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_status_reports_the_finished_study(smoke_run):
+    proc = subprocess.run([sys.executable, "-m", "distral_repro.status"], cwd=smoke_run, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    runs = 7 * 3 * 2 + 2 * 2  # training and grid-world runs of the smoke preset
+    assert proc.stdout.startswith(f"{runs} of {runs} runs done (100%)") and "complete" in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
 def test_rebuilding_one_figure_runs_no_training_job(smoke_run):
     target = smoke_run / "paper_figures" / "fig4_maze.pdf"
     target.unlink()
