@@ -31,6 +31,11 @@ localrules:
     figure_gridworld,
 
 
+onstart:
+    # The runs of this invocation, for `python -m distral_repro.status` (done/total, ETA).
+    write_study_manifest()
+
+
 rule all:
     input:
         "results/metrics.json",

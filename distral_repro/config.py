@@ -161,6 +161,10 @@ class RunConfig:
         return asdict(self)
 
 
+#: Largest seed: the environments add worker offsets to it and NumPy seeds with 64-bit integers.
+MAX_SEED = 2**32 - 1
+
+
 class ConfigError(ValueError):
     """Bad user input: the message names the argument and the valid choices."""
 
@@ -212,8 +216,8 @@ def make_run_config(
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     beta_value = positive_float("beta", beta)
     lr_value = positive_float("lr", lr)
-    if not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
     budget = BUDGETS[preset][env] if spec is None else Budget(**spec.budget_settings(preset))
     overrides = {k: v for k, v in budget_overrides.items() if v is not None}
     for key, value in overrides.items():

@@ -30,6 +30,11 @@ from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
+#: A finite loss this large also ends the run as diverged. No built-in family pays more than
+#: about 11 (raw reward) per step, so with gamma = 0.99 and beta >= 1 (the regulariser adds at
+#: most about 120 / beta per step) every return and value lies within about 1.3e4, and a loss
+#: stays below about 4e8 (value loss 0.5 (G - V)^2). 1e10 is 25x that (README, "Divergence").
+LOSS_BOUND = 1e10
 
 
 def sample_actions(logits: Tensor, generator: torch.Generator) -> Tensor:
@@ -57,6 +62,16 @@ def task_policy_logits(algo, logits: dict[str, Tensor]) -> tuple[Tensor, Tensor 
     else:  # two_column, eq. 8 (the column outputs beta * f_i directly, see two_column_logits)
         task = objective.two_column_logits(logits["h"], logits["f"], algo.h_coef)
     return task, (logits.get("h") if algo.distils else None)
+
+
+def divergence(losses: objective.ActorCriticLosses) -> str | None:
+    """Why an update's losses mean the run diverged (non-finite, or above LOSS_BOUND), or None."""
+    if not torch.isfinite(losses.total):
+        return "non-finite loss"
+    for name, value in zip(LOSS_NAMES, (losses.policy, losses.value, losses.distill, losses.kl, losses.entropy)):
+        if abs(float(value)) > LOSS_BOUND:
+            return f"{name} {float(value):.3g} above the bound {LOSS_BOUND:.0e}"
+    return None
 
 
 @dataclass
@@ -130,6 +145,7 @@ class Learner:
         self.pi0_progress: list[dict] = []
         self.status = "running"
         self.diverged_at_step: int | None = None
+        self.diverged_reason: str | None = None
         self.elapsed_s = 0.0  # wall time of earlier segments (before a resume)
 
     # ------------------------------------------------------------------ properties
@@ -249,9 +265,11 @@ class Learner:
         batch = self._act()
         losses = self._learn(batch, start)
         self.update += 1
-        if not torch.isfinite(losses.total):
+        reason = divergence(losses)
+        if reason is not None:
             self.status = "diverged"
             self.diverged_at_step = self.steps_per_task
+            self.diverged_reason = reason
             return True
         for name, value in zip(LOSS_NAMES, (losses.policy, losses.value, losses.distill, losses.kl, losses.entropy)):
             self.interval.losses[name] += float(value)
@@ -373,6 +391,7 @@ class Learner:
             "pi0_progress": self.pi0_progress,
             "status": self.status,
             "diverged_at_step": self.diverged_at_step,
+            "diverged_reason": self.diverged_reason,
             "elapsed_s": self.elapsed_s,
         }
 
@@ -385,4 +404,5 @@ class Learner:
         for key in ("obs", "prev_action", "prev_reward", "starts", "lstm", "update", "interval", "progress",
                     "pi0_progress", "status", "diverged_at_step", "elapsed_s"):
             setattr(self, key, state[key])
+        self.diverged_reason = state.get("diverged_reason")
 

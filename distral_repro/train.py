@@ -6,7 +6,10 @@
 Writes into ``--out``, each file atomically: ``progress.csv``, ``summary.json``,
 ``pi0_eval.csv`` (maze, algorithms with a shared column h) and, while running,
 ``checkpoint.pt``. Re-running the same command after a kill resumes from the checkpoint
-and ends with the same result as an uninterrupted run. A non-finite loss ends the run as
+and ends with the same result as an uninterrupted run. SIGTERM or SIGINT (Snakemake
+stopping the job, Slurm preempting it or reaching its time limit, Ctrl-C) finish the
+current update, write the checkpoint and exit 128 + the signal (143, 130); a run already
+complete exits 0. A non-finite loss, or one above ``learner.LOSS_BOUND``, ends the run as
 ``diverged`` (exit 0, summary written). Bad arguments: one line on stderr, exit 2,
 nothing written.
 """
@@ -14,11 +17,15 @@ nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,9 +41,8 @@ from distral_repro.runio import atomic_write_bytes, atomic_write_csv, atomic_wri
 
 RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
-
-
-
+# A directory holding one of these is a run directory: no other run may live inside it.
+RUN_MARKERS = ("summary.json", "checkpoint.pt", "progress.csv")
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m distral_repro.train", description=__doc__.split("\n\n")[0])
@@ -84,6 +90,7 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
         check_family(config)
     out = Path(args.out)
     check_out_dir(out, config)
+    check_writable(out)
     return config, out, args
 
 
@@ -107,6 +114,22 @@ def check_family(config: RunConfig) -> None:
         raise ConfigError(str(error)) from None
 
 
+def check_writable(out: Path) -> None:
+    """Create `out` and a file in it now, so that an unwritable --out fails before any work."""
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        for path in created:  # deepest first: leave nothing behind
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+        raise ConfigError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
+
+
 def _identity(config_dict: dict) -> dict:
     """The fields that make two runs the same run (a user family's definition included)."""
     keys = ("algo", "env", "beta", "lr", "seed", "preset", "budget", "hyper")
@@ -117,6 +140,9 @@ def check_out_dir(out: Path, config: RunConfig) -> None:
     """Refuse a directory that holds anything but this very run's files."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
+    for parent in out.absolute().parents:
+        if any((parent / name).is_file() for name in RUN_MARKERS):
+            raise ConfigError(f"--out {out} lies inside the run directory {parent}; choose a directory outside it")
     if not out.exists():
         return
     foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.startswith("."))
@@ -192,6 +218,7 @@ class RunWriter:
             "mean_auc_return": float(sum(auc.values()) / len(auc)) if ok else math.nan,
             "pi0_final_return": {str(t): v for t, v in pi0.items()} if pi0 else None,
             "diverged_at_step": learner.diverged_at_step,
+            "diverged_reason": learner.diverged_reason,
             "steps_per_task": learner.steps_per_task,
             "total_env_steps": total_steps,
             "wall_time_s": wall_time_s,
@@ -236,40 +263,113 @@ class Reporter:
             self.bar.close()
 
 
-def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False) -> dict:
-    """Train (or resume, or report a finished run) and write the run directory."""
+class StopSignals:
+    """SIGTERM and SIGINT ask the run to stop between two updates (see :func:`run`).
+
+    Snakemake stopping a job, Slurm preempting it or reaching its time limit (SIGTERM, then
+    SIGKILL after the cluster's KillWait) and Ctrl-C (SIGINT) all end here. After the first
+    signal the previous handlers are back, so a second one acts at once.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
+class Interrupted(Exception):
+    """The run stopped on a signal after writing its checkpoint; the same command resumes it."""
+
+    def __init__(self, signum: int, steps_per_task: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {steps_per_task} per task")
+        self.signum = signum
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporaries of atomic writes that a killed run left (``.NAME.*.tmp``)."""
+    for name in RUN_FILES:
+        for path in out.glob(f".{name}.*.tmp"):
+            path.unlink(missing_ok=True)
+
+
+def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, stop: StopSignals | None = None) -> dict:
+    """Train (or resume, or report a finished run) and write the run directory.
+
+    On SIGTERM/SIGINT the current update is finished, the checkpoint written and
+    :class:`Interrupted` raised; a run whose summary is written returns normally. The
+    final state is checkpointed before the summary is written and the checkpoint removed
+    after it, so a run whose files are deleted before the process exits (as Snakemake
+    does with a job it sees failing) is rebuilt by a rerun from that checkpoint. `stop`
+    is the caller's signal catcher (:func:`main` keeps one until it returns); by default
+    run() catches the signals itself while it trains.
+    """
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     if (out / "summary.json").exists() and not (out / CHECKPOINT).exists():
         summary = json.loads((out / "summary.json").read_text())
         if summary.get("status") in ("ok", "diverged") and (out / "progress.csv").exists():
             if not quiet:
                 print(f"run in {out} is already complete ({summary['status']})", file=sys.stderr)
             return summary
-    learner = Learner(config)
-    if (out / CHECKPOINT).exists():
-        learner.load_state_dict(_load_checkpoint(out / CHECKPOINT))
-        if not quiet:
-            print(f"resuming from {out / CHECKPOINT} at step {learner.steps_per_task} per task", file=sys.stderr)
-    writer = RunWriter(out, config, threads)
-    reporter = Reporter(learner, quiet)
-    segment_start = time.perf_counter()
-    try:
-        while not learner.done:
-            if learner.train_update():
-                learner_elapsed = learner.elapsed_s
-                learner.elapsed_s = learner_elapsed + time.perf_counter() - segment_start
-                segment_start = time.perf_counter()
-                writer.progress(learner)
-                if not learner.done:
-                    writer.checkpoint(learner)
-                reporter.point()
-    finally:
-        reporter.close()
-    summary = writer.summary(learner, learner.elapsed_s)
-    (out / CHECKPOINT).unlink(missing_ok=True)
+    with StopSignals() if stop is None else contextlib.nullcontext(stop) as stop:
+        learner = Learner(config)
+        if (out / CHECKPOINT).exists():
+            learner.load_state_dict(_load_checkpoint(out / CHECKPOINT))
+            if not quiet:
+                print(f"resuming from {out / CHECKPOINT} at step {learner.steps_per_task} per task", file=sys.stderr)
+        saved_update = learner.update
+        writer = RunWriter(out, config, threads)
+        if learner.done:  # the final checkpoint of a run whose files were deleted: rebuild them
+            writer.progress(learner)
+        reporter = Reporter(learner, quiet)
+        segment_start = time.perf_counter()
+
+        def close_segment() -> None:
+            nonlocal segment_start
+            learner.elapsed_s += time.perf_counter() - segment_start
+            segment_start = time.perf_counter()
+
+        try:
+            while not learner.done and stop.received is None:
+                if learner.train_update():
+                    close_segment()
+                    writer.progress(learner)
+                    if not learner.done:
+                        writer.checkpoint(learner)
+                        saved_update = learner.update
+                    reporter.point()
+        finally:
+            reporter.close()
+        if not learner.done:
+            if learner.update != saved_update:
+                close_segment()
+                writer.checkpoint(learner)
+            raise Interrupted(stop.received, learner.steps_per_task)
+        writer.checkpoint(learner)
+        summary = writer.summary(learner, learner.elapsed_s)
+        (out / CHECKPOINT).unlink(missing_ok=True)
     if learner.status == "diverged" and not quiet:
-        print(f"run diverged at step {learner.diverged_at_step} per task (non-finite loss); recorded in summary.json", file=sys.stderr)
+        print(f"run diverged at step {learner.diverged_at_step} per task ({learner.diverged_reason}); "
+              "recorded in summary.json", file=sys.stderr)
     return summary
 
 
@@ -279,9 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"distral_repro.train: error: {exc}", file=sys.stderr)
         return 2
-    run(config, out, threads=args.threads, quiet=args.quiet)
+    # Caught until main returns: a signal after the summary is written must not turn the
+    # finished run into a failed job whose files Snakemake deletes.
+    try:
+        with StopSignals() as stop:
+            run(config, out, threads=args.threads, quiet=args.quiet, stop=stop)
+    except Interrupted as exc:
+        print(f"distral_repro.train: {exc}; checkpoint written to {out / CHECKPOINT}, "
+              "the same command resumes", file=sys.stderr)
+        return 128 + exc.signum
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    for signum in StopSignals.SIGNALS:  # the files are final: no signal may turn exit 0 into a kill
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)

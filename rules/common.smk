@@ -44,11 +44,16 @@ def _resolve_presets(config: dict) -> dict:
 
 
 def _check_positive(config: dict) -> None:
-    """The schema rejects signs and non-numbers; zero is caught here, naming the key."""
+    """The schema rejects signs and non-numbers; zero and numeric duplicates are caught here, naming the key."""
     for key in ("betas", "lrs"):
+        seen = {}
         for value in config[key]:
             if not math.isfinite(float(value)) or float(value) <= 0:
                 raise ValueError(f"config key '{key}': {value!r} must be > 0")
+            if float(value) in seen:
+                # "1e3" and "1000" would be two run directories of one run.
+                raise ValueError(f"config key '{key}': {seen[float(value)]!r} and {value!r} are the same number")
+            seen[float(value)] = value
 
 
 def _integer_seeds(config: dict) -> None:
@@ -137,3 +142,13 @@ def write_family_file(name: str, definition: dict, path: str, log: str) -> None:
     """One user family's definition as a `--env-file` for the training command."""
     Path(path).write_text(yaml.safe_dump({"families": {name: dict(definition)}}, sort_keys=True))
     Path(log).write_text(f"wrote {path}\n")
+
+
+def write_study_manifest() -> None:
+    """logs/study.json: every run this invocation may produce, its log, and the start time."""
+    import json, time
+    from distral_repro.runio import atomic_write_text
+
+    runs = [{"run": d, "log": d.replace("results/runs/", "logs/train/", 1) + ".log"} for d in run_dirs()]
+    runs += [{"run": d, "log": d.replace("results/gridworld/", "logs/gridworld/", 1) + ".log"} for d in gridworld_dirs()]
+    atomic_write_text("logs/study.json", json.dumps({"started": time.time(), "runs": runs}, indent=1) + "\n")

@@ -152,7 +152,7 @@ class SlurmCluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 300.0) -> None:
         """Write the configuration and start every daemon; return once the node is idle.
 
         On any failure the daemons already started are stopped before raising.
@@ -294,7 +294,7 @@ class SlurmCluster:
 
     def _run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(argv, env=self.env(), capture_output=True, text=True,
-                              timeout=30, **kwargs)
+                              timeout=120, **kwargs)
 
     def _start_munge(self, timeout: float) -> None:
         run = self.root / "run"
@@ -322,7 +322,7 @@ class SlurmCluster:
             [_which("mariadb-install-db"), "--no-defaults", f"--datadir={data}", "--user=root",
              "--auth-root-authentication-method=normal", "--skip-test-db",
              "--skip-name-resolve", *small],
-            capture_output=True, text=True, timeout=120)
+            capture_output=True, text=True, timeout=600)
         if init.returncode != 0:
             raise SlurmClusterError("mariadb-install-db failed:\n" + init.stdout[-2000:]
                                     + init.stderr[-2000:])

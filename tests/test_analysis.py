@@ -512,3 +512,33 @@ def test_pilot_summary_steps_and_core_seconds_to_the_target(tmp_path):
     assert row["step_to_0.3"] == 400  # 0.3 is first reached at the 4th point (3 / 9 of the ramp)
     assert row["core_seconds"] == 20.0 and row["core_seconds_to_0.3"] == pytest.approx(20.0 * 400 / 1000)
     assert out.stat().st_size > 1000
+
+
+def _break_cut_last_line(run_dir: Path) -> None:
+    text = (run_dir / "progress.csv").read_text()
+    (run_dir / "progress.csv").write_text(text[: len(text) - 7])  # the last line cut mid-way
+
+
+def _break_cut_at_row_boundary(run_dir: Path) -> None:
+    lines = (run_dir / "progress.csv").read_text().splitlines(keepends=True)
+    (run_dir / "progress.csv").write_text("".join(lines[:-1]))  # one task's last point lost
+
+
+def _break_cut_whole_point(run_dir: Path) -> None:
+    frame = pd.read_csv(run_dir / "progress.csv")
+    frame[frame["step"] < frame["step"].max()].to_csv(run_dir / "progress.csv", index=False)
+
+
+@pytest.mark.parametrize("breakage,problem", [
+    (_break_cut_last_line, "progress.csv is truncated: its last line is cut"),
+    (_break_cut_at_row_boundary, "fewer evaluation points"),
+    (_break_cut_whole_point, "progress.csv ends at step"),
+])
+def test_a_truncated_or_short_progress_file_is_an_error_naming_the_run(tmp_path, capsys, breakage, problem):
+    dirs, _ = small_study_dirs(tmp_path)
+    breakage(dirs[2])
+    out = tmp_path / "results"
+    assert aggregate.main(["--results-dir", str(out), *map(str, dirs)]) == 1
+    err = capsys.readouterr().err
+    assert str(dirs[2]) in err and problem in err, err
+    assert "Traceback" not in err and not out.exists()

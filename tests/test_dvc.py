@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -402,3 +403,37 @@ def test_order_mtimes_without_runs_fails_and_changes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("dvc_sync: no training outputs") and "dvc pull" in err
     assert (tmp_path / "results/tables/all_runs.csv").stat().st_mtime == 1_000.0
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  # no network at all: every host unresolvable, every request to a dead proxy
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+                  "--virtual-time-budget=15000")
+
+
+def _rendered_dom(page: Path, profile: Path) -> str:
+    """The page's DOM after its scripts ran in headless Chromium with the network off."""
+    proc = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_dvc_plots_page_draws_its_chart_offline(audited_repo, tmp_path):
+    """dvc-render's default page loads Vega from a CDN and stays blank offline; the
+    project's template (.dvc/plots/offline.html, set in .dvc/config) inlines it."""
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium (Debian package `chromium`; .ci/install_chromium.sh installs it)")
+    sh = audited_repo.sh
+    sh.dvc("plots", "show", "-o", str(tmp_path / "offline"))
+    dom = _rendered_dom(tmp_path / "offline" / "index.html", tmp_path / "profile1")
+    # Vega draws each chart into a <canvas class="marks"> once spec and data are parsed.
+    assert re.search(r'<canvas width="\d+" height="\d+" class="marks">', dom), dom[-2000:]
+    # The control: dvc-render's own template, same data, no network: nothing drawn.
+    from dvc_render.html import PAGE_HTML
+
+    default = tmp_path / "default.html"
+    default.write_text(PAGE_HTML)
+    sh.dvc("plots", "show", "-o", str(tmp_path / "cdn"), "--html-template", str(default))
+    assert 'class="marks"' not in _rendered_dom(tmp_path / "cdn" / "index.html", tmp_path / "profile2")

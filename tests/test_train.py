@@ -55,8 +55,7 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(tmp_path):
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(killed, extra))
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+    while not (killed / "checkpoint.pt").exists() and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be killed"
     time.sleep(0.3)
@@ -178,3 +177,149 @@ def test_checkpoint_of_a_different_run_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "checkpoint of a different run" in err and "seed=0" in err
     assert [p.name for p in out.iterdir()] == ["checkpoint.pt"]
+
+
+# ------------------------------------------------------------------ stops, signals, bad input
+
+STOP_EXTRA = ["--preset", "smoke", "--steps-per-task", "2400", "--workers", "4", "--unroll", "10", "--threads", "1"]
+
+
+def _run_files(out):
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != "summary.json"}
+
+
+def test_sigterm_at_random_points_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
+    """TERM (Snakemake stopping a job, Slurm preemption or time limit) at random moments.
+
+    Each stopped attempt exits 143 with a checkpoint (or 0 if the run had finished); the
+    reruns end with exactly the files of an uninterrupted run. Only the outcome is
+    checked, never how long anything took.
+    """
+    reference = tmp_path / "reference"
+    subprocess.run(_cli(reference, STOP_EXTRA), check=True)
+    out = tmp_path / "stopped"
+    rng = np.random.default_rng(15)
+    codes = []
+    while not (out / "summary.json").exists():
+        assert len(codes) < 40, codes
+        proc = subprocess.Popen(_cli(out, STOP_EXTRA), stderr=subprocess.PIPE, text=True)
+        # Once the first checkpoint of this attempt is on disk (or at once on later attempts,
+        # which start from one), wait a random moment and stop the job.
+        start = (out / "checkpoint.pt").stat().st_mtime_ns if (out / "checkpoint.pt").exists() else 0
+        while proc.poll() is None and not (
+            (out / "checkpoint.pt").exists() and (out / "checkpoint.pt").stat().st_mtime_ns != start
+        ):
+            time.sleep(0.01)
+        time.sleep(float(rng.uniform(0, 0.5)))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate()
+        codes.append(proc.returncode)
+        assert proc.returncode in (0, 128 + signal.SIGTERM), err
+        if proc.returncode:
+            assert "stopped by SIGTERM" in err and err.count("\n") == 1, err
+            assert (out / "checkpoint.pt").exists() and not (out / "summary.json").exists()
+    assert 128 + signal.SIGTERM in codes, f"no attempt was stopped: {codes}"
+    assert not (out / "checkpoint.pt").exists()
+    assert _run_files(out) == _run_files(reference)
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (out, reference))
+    assert {k: v for k, v in a.items() if k not in ("wall_time_s", "steps_per_second")} == {
+        k: v for k, v in b.items() if k not in ("wall_time_s", "steps_per_second")}
+
+
+def test_a_signal_after_the_summary_exits_0_and_keeps_the_run(tmp_path, monkeypatch):
+    """The moment of the issue: TERM right after the summary is written."""
+    out = tmp_path / "run"
+    write_summary = train.RunWriter.summary
+
+    def summary_then_term(self, learner, wall_time_s):
+        result = write_summary(self, learner, wall_time_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(train.RunWriter, "summary", summary_then_term)
+    assert train.main(_args(out)) == 0
+    assert load_run(out).status == "ok"
+    assert sorted(p.name for p in out.iterdir()) == ["pi0_eval.csv", "progress.csv", "summary.json"]
+
+
+def test_files_deleted_after_the_summary_are_rebuilt_from_the_final_checkpoint(tmp_path, monkeypatch):
+    """Killed between summary and checkpoint removal, the job looks failed: Snakemake deletes
+    its outputs. The final checkpoint survives, so the rerun rebuilds the files, not retrains."""
+    reference = tmp_path / "reference"
+    assert train.main(_args(reference)) == 0
+    out = tmp_path / "run"
+    unlink = type(out).unlink
+
+    def killed_before_unlink(self, missing_ok=False):
+        if self.name == "checkpoint.pt":
+            raise KeyboardInterrupt  # stands for SIGKILL: the process dies here
+        return unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(type(out), "unlink", killed_before_unlink)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(_args(out))
+    monkeypatch.undo()
+    for name in ("summary.json", "progress.csv", "pi0_eval.csv"):  # what Snakemake removes
+        (out / name).unlink()
+    learner_init = train.Learner.train_update
+    monkeypatch.setattr(train.Learner, "train_update", lambda self: pytest.fail("retrained"))
+    assert train.main(_args(out)) == 0
+    monkeypatch.setattr(train.Learner, "train_update", learner_init)
+    assert _run_files(out) == _run_files(reference)
+
+
+def test_leftover_temporaries_are_removed_on_start(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".checkpoint.pt.abc123.tmp").write_bytes(b"x" * 1000)
+    (out / ".progress.csv.xyz.tmp").write_text("step,task\n1,")
+    assert train.main(_args(out)) == 0
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_loss_past_the_bound_is_recorded_as_diverged(tmp_path):
+    """lr 1e9 keeps the loss finite but drives the value loss far past any return scale."""
+    out = tmp_path / "run"
+    assert train.main(_args(out, lr="1e9", extra=["--preset", "smoke", "--steps-per-task", "400",
+                                                   "--workers", "2", "--unroll", "5"])) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged", summary
+    assert "above the bound" in summary["diverged_reason"] or summary["diverged_reason"] == "non-finite loss"
+    assert load_run(out).diverged
+
+
+@pytest.mark.parametrize("seed,message", [(-1, "seed must be an integer in 0..4294967295"),
+                                          (2**32, "seed must be an integer in 0..4294967295"),
+                                          (2**64, "seed must be an integer in 0..4294967295")])
+def test_out_of_range_seeds_are_refused_before_any_work(tmp_path, capsys, seed, message):
+    out = tmp_path / "run"
+    assert train.main(_args(out, seed=seed)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_out_inside_a_run_directory_is_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train.main(_args(run_dir)) == 0
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert train.main(_args(run_dir / "nested" / "deeper", seed=1)) == 2
+    err = capsys.readouterr().err
+    assert "lies inside the run directory" in err and err.count("\n") == 1
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+    assert train.main(_args(run_dir)) == 0  # that run's own command still works
+
+
+def test_unwritable_out_is_refused_with_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert train.main(_args(blocker / "run")) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to --out" in err and err.count("\n") == 1
+    if os.geteuid() != 0:  # root writes anywhere: only the file-as-parent case applies
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert train.main(_args(locked / "run")) == 2
+        assert "cannot write to --out" in capsys.readouterr().err
+        assert list(locked.iterdir()) == []

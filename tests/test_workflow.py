@@ -92,6 +92,9 @@ def test_paper_preset_passes_its_budget_and_beta_grid(workflow_copy):
         ({"betas": ["-3e3"]}, "betas"),
         ({"betas": ["0"]}, "betas"),
         ({"lrs": ["fast"]}, "lrs"),
+        ({"betas": ["1e3", "1000"]}, "'betas': '1e3' and '1000' are the same number"),
+        ({"lrs": ["4e-3", "0.004"]}, "'lrs': '4e-3' and '0.004' are the same number"),
+        ({"seeds": [0, 4294967296]}, "seeds"),
         ({"gridworld": {"methods": ["distral", "hard_q"], "seeds": [0]}}, "methods"),
         ({"preset": "huge"}, "preset"),
     ],
@@ -165,6 +168,14 @@ def test_smoke_scores_are_normalised_by_the_workflows_own_reference_scores(smoke
     assert all_runs.loc[run, "final_score"] == pytest.approx(expected)
     metrics = json.loads((smoke_run / "results" / "metrics.json").read_text())
     assert {"auc_score", "final_score", "final_iqm"} <= set(metrics["lasertag"]["A3C_2col"])
+
+
+def test_status_reports_the_finished_study(smoke_run):
+    proc = subprocess.run([sys.executable, "-m", "distral_repro.status"], cwd=smoke_run, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    runs = 7 * 3 * 2 + 2 * 2  # training and grid-world runs of the smoke preset
+    assert proc.stdout.startswith(f"{runs} of {runs} runs done (100%)") and "complete" in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow

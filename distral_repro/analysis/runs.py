@@ -144,6 +144,10 @@ def _read_csv(run_dir: Path, name: str, columns: tuple[str, ...], need_rows: boo
     path = run_dir / name
     if not path.is_file():
         raise RunFileError(run_dir, f"{name} is missing")
+    with path.open("rb") as fh:  # every writer ends its last row with a newline
+        size = fh.seek(0, 2)
+        if size and (fh.seek(size - 1), fh.read(1))[1] != b"\n":
+            raise RunFileError(run_dir, f"{name} is truncated: its last line is cut")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -158,7 +162,31 @@ def _read_csv(run_dir: Path, name: str, columns: tuple[str, ...], need_rows: boo
     for column in columns:
         if not frame.empty and not pd.api.types.is_numeric_dtype(frame[column]):
             raise RunFileError(run_dir, f"{name}: column {column} is not numeric (truncated file?)")
+    for column in ("step", "task", "episode"):
+        if column in columns and frame[column].isna().any():
+            raise RunFileError(run_dir, f"{name}: column {column} has empty values (truncated file?)")
     return frame
+
+
+def _check_steps(run_dir: Path, progress: pd.DataFrame, summary: dict, ok: bool) -> None:
+    """Every task logged at the same steps, up to the run's last step: a file cut at a row
+    boundary (fewer rows, same format) must not shrink the learning curve silently."""
+    if progress.empty:
+        return
+    steps = progress.groupby("task")["step"].apply(tuple)
+    if steps.nunique() != 1:
+        short = steps.map(len).idxmin()
+        raise RunFileError(run_dir, f"progress.csv: task {short} has fewer evaluation points than the others (truncated?)")
+    last = int(progress["step"].max())
+    expected = summary.get("steps_per_task")
+    if expected is None:
+        return
+    if ok and last != int(expected):
+        raise RunFileError(
+            run_dir, f"progress.csv ends at step {last}, but the run took {int(expected)} steps per task (truncated?)"
+        )
+    if not ok and last > int(expected):
+        raise RunFileError(run_dir, f"progress.csv goes to step {last}, past the run's {int(expected)} steps per task")
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -175,6 +203,7 @@ def load_run(run_dir: str | Path) -> Run:
         _number(path, "mean_final_return", summary["mean_final_return"])
         _number(path, "mean_auc_return", summary["mean_auc_return"])
     progress = _read_csv(path, "progress.csv", PROGRESS_COLUMNS, need_rows=ok)
+    _check_steps(path, progress, summary, ok)
 
     if ok:
         tasks, final = _per_task(path, summary, "final_return", None)

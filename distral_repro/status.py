@@ -1,0 +1,119 @@
+"""Progress of the whole study: ``python -m distral_repro.status [--watch SECONDS]``.
+
+Reads only files: the list of runs that ``snakemake`` wrote when it started
+(``logs/study.json``, from the workflow's ``onstart``) and the run directories. Prints
+the runs done (ok / diverged), running (a checkpoint, no summary yet), failed (the
+job's log ends in an error), still to do, and an estimate of the time left from the
+rate at which runs finished since the study started. Works the same locally and on
+Slurm (run it on the submitting machine, in the repository root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = Path("logs/study.json")
+
+
+@dataclass
+class StudyStatus:
+    total: int
+    ok: int
+    diverged: int
+    running: int
+    failed: list[str]
+    finished_since_start: int
+    elapsed_s: float
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.diverged
+
+    @property
+    def todo(self) -> int:
+        return self.total - self.done
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate runs finished since the study started (None before the first)."""
+        if self.finished_since_start == 0 or self.elapsed_s <= 0:
+            return None
+        return self.todo * self.elapsed_s / self.finished_since_start
+
+    def line(self) -> str:
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        eta = self.eta_s()
+        eta_text = "ETA unknown until a run finishes" if eta is None else f"ETA {_duration(eta)}"
+        if self.todo == 0:
+            eta_text = "complete"
+        return (f"{self.done} of {self.total} runs done ({pct:.0f}%): {self.ok} ok, {self.diverged} diverged; "
+                f"{self.running} running, {len(self.failed)} failed; {eta_text} "
+                f"(elapsed {_duration(self.elapsed_s)})")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _failed(log: Path) -> bool:
+    if not log.is_file():
+        return False
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return bool(lines) and ("error" in lines[-1].lower() or lines[-1].startswith("Traceback"))
+
+
+def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatus:
+    """Count the runs listed in ROOT/logs/study.json by what their directories hold."""
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} not found: start the workflow first (snakemake --cores all)")
+    manifest = json.loads(manifest_path.read_text())
+    started = float(manifest["started"])
+    now = time.time() if now is None else now
+    ok = diverged = running = finished_since_start = 0
+    failed = []
+    for job in manifest["runs"]:
+        run_dir, log = root / job["run"], root / job["log"]
+        summary = run_dir / "summary.json"
+        if summary.is_file():
+            try:
+                status = json.loads(summary.read_text()).get("status")
+            except ValueError:
+                status = None
+            diverged += status == "diverged"
+            ok += status != "diverged"
+            finished_since_start += summary.stat().st_mtime >= started
+        elif _failed(log):
+            failed.append(job["run"])
+        elif (run_dir / "checkpoint.pt").is_file() or (log.is_file() and log.stat().st_mtime >= started):
+            running += 1
+    return StudyStatus(len(manifest["runs"]), ok, diverged, running, failed, finished_since_start, now - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m distral_repro.status", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."), help="the workflow's directory (default: here)")
+    parser.add_argument("--watch", type=float, metavar="SECONDS", help="print again every SECONDS until done")
+    args = parser.parse_args(argv)
+    while True:
+        try:
+            status = study_status(args.root)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            print(f"distral_repro.status: error: {exc}", file=sys.stderr)
+            return 2
+        print(status.line(), flush=True)
+        for run in status.failed:
+            print(f"  failed: {run}", flush=True)
+        if not args.watch or status.todo == 0:
+            return 0
+        time.sleep(args.watch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""`python -m distral_repro.status`: done/total, failures and an ETA from the run directories."""
+
+import json
+import os
+
+from distral_repro import status
+
+
+def _study(root, runs, started):
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    manifest = [{"run": f"results/runs/r{i}", "log": f"logs/train/r{i}.log"} for i in range(runs)]
+    (root / "logs" / "study.json").write_text(json.dumps({"started": started, "runs": manifest}))
+    return manifest
+
+
+def _finish(root, job, state="ok", mtime=None):
+    run = root / job["run"]
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "summary.json").write_text(json.dumps({"status": state}))
+    if mtime is not None:
+        os.utime(run / "summary.json", (mtime, mtime))
+
+
+def test_counts_and_eta_from_the_rate_since_start(tmp_path):
+    jobs = _study(tmp_path, 10, started=1000.0)
+    _finish(tmp_path, jobs[0], mtime=900.0)           # finished by an earlier invocation
+    _finish(tmp_path, jobs[1], mtime=1100.0)
+    _finish(tmp_path, jobs[2], "diverged", mtime=1200.0)
+    (tmp_path / jobs[3]["run"]).mkdir(parents=True)
+    (tmp_path / jobs[3]["run"] / "checkpoint.pt").write_bytes(b"")
+    log = tmp_path / jobs[4]["log"]
+    log.parent.mkdir(parents=True)
+    log.write_text("step 40/1600\ndistral_repro.train: error: cannot read checkpoint x\n")
+    s = status.study_status(tmp_path, now=1400.0)
+    assert (s.total, s.ok, s.diverged, s.running, s.failed) == (10, 2, 1, 1, [jobs[4]["run"]])
+    # 2 runs finished in the 400 s since the start: 7 left take 7 x 200 s.
+    assert s.finished_since_start == 2 and s.eta_s() == 1400.0
+    assert s.line().startswith("3 of 10 runs done (30%): 2 ok, 1 diverged; 1 running, 1 failed; ETA 23m20s")
+
+
+def test_no_eta_before_a_run_finishes_and_complete_at_the_end(tmp_path, capsys):
+    jobs = _study(tmp_path, 2, started=1000.0)
+    assert "ETA unknown" in status.study_status(tmp_path, now=1010.0).line()
+    for job in jobs:
+        _finish(tmp_path, job)
+    assert status.main(["--root", str(tmp_path), "--watch", "1"]) == 0  # returns once complete
+    assert "2 of 2 runs done (100%)" in capsys.readouterr().out
+
+
+def test_without_a_started_workflow_one_line_and_exit_2(tmp_path, capsys):
+    assert status.main(["--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "start the workflow first" in err and err.count("\n") == 1
