@@ -1,5 +1,7 @@
 # The Distral study: 756 training jobs (7 algorithms x 3 environments x 3 beta x 3 lr
-# x 4 seeds), the grid-world experiment, tables, claim verdicts and the paper's figures.
+# x 4 seeds), then the confirmation runs (each algorithm's best setting per environment,
+# fresh seeds, a longer budget), the grid-world experiment, tables, claim verdicts and the
+# paper's figures.
 #
 #   snakemake --cores all                          the default grid (config/config.yaml)
 #   snakemake --cores all --config preset=smoke    tiny budgets: the end-to-end test
@@ -26,6 +28,7 @@ localrules:
     figure_fig4,
     figure_profile,
     reference_scores,
+    select_settings,
     figure_pi0,
     figure_overview,
     figure_gridworld,

@@ -7,6 +7,7 @@ complete (rename is atomic on POSIX within one file system).
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -72,6 +73,29 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_write_csv(path: str | os.PathLike, frame) -> Path:
     """Write a pandas DataFrame as CSV (no index) atomically."""
     return _atomic_write(path, lambda fh: frame.to_csv(fh, index=False), "w")
+
+
+def _csv_cell(value: Any) -> Any:
+    """As pandas writes it: NaN (and None) as an empty cell, numpy scalars as Python numbers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value.item() if hasattr(value, "item") else value
+
+
+def atomic_write_rows(path: str | os.PathLike, rows: list[dict], columns: list[str]) -> Path:
+    """Write dict rows as CSV with a header (the columns, in order) atomically.
+
+    The training command's writer: the standard library's csv, so that training does not
+    import pandas (half a second of every job's start-up); the file reads back as the
+    DataFrame that `atomic_write_csv` would have written.
+    """
+
+    def write(fh) -> None:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(row.get(c)) for c in columns] for row in rows)
+
+    return _atomic_write(path, write, "w")
 
 
 def git_commit() -> str | None:

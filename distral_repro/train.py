@@ -29,7 +29,6 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from distral_repro import __version__
@@ -37,7 +36,7 @@ from distral_repro.cli import OneLineParser, UsageError
 from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
 from distral_repro.envs import PRESET_NAMES
 from distral_repro.learner import PROGRESS_COLUMNS, Learner
-from distral_repro.runio import atomic_write_bytes, atomic_write_csv, atomic_write_json, git_commit
+from distral_repro.runio import atomic_write_bytes, atomic_write_json, atomic_write_rows, git_commit
 
 RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
@@ -187,12 +186,9 @@ class RunWriter:
         self.threads = threads
 
     def progress(self, learner: Learner) -> None:
-        atomic_write_csv(self.out / "progress.csv", pd.DataFrame(learner.progress, columns=list(PROGRESS_COLUMNS)))
+        atomic_write_rows(self.out / "progress.csv", learner.progress, list(PROGRESS_COLUMNS))
         if learner.evaluate_pi0:
-            atomic_write_csv(
-                self.out / "pi0_eval.csv",
-                pd.DataFrame(learner.pi0_progress, columns=["step", "task", "episode_return"]),
-            )
+            atomic_write_rows(self.out / "pi0_eval.csv", learner.pi0_progress, ["step", "task", "episode_return"])
 
     def checkpoint(self, learner: Learner) -> None:
         buffer = io.BytesIO()

@@ -24,13 +24,36 @@ rule reference_scores:
         " {params.envs} > {log:q} 2>&1"
 
 
+# Stage 1 -> stage 2: per env, each algorithm's best grid setting (fewest diverged, then the
+# highest mean AUC score), read by confirmation_dirs() to know the confirmation runs.
+checkpoint select_settings:
+    input:
+        lambda wildcards: run_files([wildcards.env]),
+        references=REFERENCES,
+    output:
+        SELECTION,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/selection/{env}.log",
+    params:
+        runs=lambda wildcards: run_dirs([wildcards.env]),
+    shell:
+        "python -m distral_repro.analysis.select --env {wildcards.env} --references {input.references:q}"
+        " --out {output:q} {params.runs:q} > {log:q} 2>&1"
+
+
+CONFIRMATION_TABLES = ["confirmation_runs", "confirmation", "confirmation_probability_of_improvement"] if CONFIRM_STEPS else []
+
+
 rule aggregate:
     input:
         run_files(),
         gridworld_files(),
         references=REFERENCES,
+        confirmation=lambda wildcards: confirmation_files(),
     output:
-        tables=expand("results/tables/{name}.{ext}", name=TABLES, ext=("csv", "md")),
+        tables=expand("results/tables/{name}.{ext}", name=TABLES + CONFIRMATION_TABLES, ext=("csv", "md")),
         curves="results/tables/learning_curves.csv",
         profiles="results/tables/performance_profiles.csv",
         metrics="results/metrics.json",
@@ -43,15 +66,17 @@ rule aggregate:
     params:
         runs=run_dirs(),
         gridworld=gridworld_dirs(),
+        confirmation=lambda wildcards, input: confirmation_arguments(input.confirmation),
     shell:
         "python -m distral_repro.analysis.aggregate --results-dir results --references {input.references:q}"
-        " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
+        " {params.confirmation} --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_fig4:
     input:
         lambda wildcards: run_files([wildcards.env]),
         references=REFERENCES,
+        confirmation=lambda wildcards: confirmation_files([wildcards.env]),
     output:
         pdf=report(
             "paper_figures/fig4_{env}.pdf",
@@ -66,9 +91,10 @@ rule figure_fig4:
         "logs/figures/fig4_{env}.log",
     params:
         runs=lambda wildcards: run_dirs([wildcards.env]),
+        confirmation=lambda wildcards, input: confirmation_arguments(input.confirmation),
     shell:
         "python -m distral_repro.analysis.figures fig4 --env {wildcards.env} --out {output.pdf:q}"
-        " --references {input.references:q} {params.runs:q} > {log:q} 2>&1"
+        " --references {input.references:q} {params.confirmation} {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_profile:
@@ -98,6 +124,7 @@ rule figure_pi0:
     input:
         run_files(["maze"]),
         references=REFERENCES,
+        confirmation=lambda wildcards: confirmation_files(["maze"]),
     output:
         pdf=report("paper_figures/fig4_maze_pi0.pdf", caption="report/fig4_maze_pi0.rst", category="Figure 4"),
         png="paper_figures/fig4_maze_pi0.png",
@@ -107,9 +134,10 @@ rule figure_pi0:
         "logs/figures/fig4_maze_pi0.log",
     params:
         runs=run_dirs(["maze"]),
+        confirmation=lambda wildcards, input: confirmation_arguments(input.confirmation),
     shell:
         "python -m distral_repro.analysis.figures pi0 --out {output.pdf:q} --references {input.references:q}"
-        " {params.runs:q} > {log:q} 2>&1"
+        " {params.confirmation} {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_overview:
@@ -118,6 +146,7 @@ rule figure_overview:
         gridworld_files(),
         references=REFERENCES,
         claims="results/claims.csv",
+        confirmation=lambda wildcards: confirmation_files(),
     output:
         pdf=report("paper_figures/overview.pdf", caption="report/overview.rst", category="Overview"),
         png="paper_figures/overview.png",
@@ -128,7 +157,8 @@ rule figure_overview:
     params:
         runs=run_dirs(),
         gridworld=gridworld_dirs(),
+        confirmation=lambda wildcards, input: confirmation_arguments(input.confirmation),
     shell:
         "python -m distral_repro.analysis.figures overview --results-dir results --out {output.pdf:q}"
-        " --references {input.references:q}"
+        " --references {input.references:q} {params.confirmation}"
         " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"

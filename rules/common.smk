@@ -91,12 +91,24 @@ for _name, _family in FAMILIES.items():
     if isinstance(_family.get("reference_return"), list) and len(_family["reference_return"]) != len(_family["env_ids"]):
         raise ValueError(f"config key 'families.{_name}.reference_return': one value per env id ({len(_family['env_ids'])})")
 FAMILY_FILE = "results/runs/{env}/family.yaml"
+# Stage 2 (README, "Two stages"): the confirmation runs of each env in CONFIRM_STEPS.
+CONFIRMATION = config.get("confirmation") or {}
+CONFIRM_SEEDS = CONFIRMATION.get("seeds", [])
+CONFIRM_STEPS = {env: steps for env, steps in (CONFIRMATION.get("steps_per_task") or {}).items() if env in ENVS}
+if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
+    raise ValueError(
+        f"config key 'confirmation.seeds': {sorted(set(CONFIRM_SEEDS) & set(SEEDS))} are seeds of the grid too; "
+        "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
+    )
 GW_SEEDS = config["gridworld"]["seeds"]
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
 
 RUN_DIR = "results/runs/{env}/{algo}/beta{beta}_lr{lr}_seed{seed}"
+CONFIRM_RUN_DIR = "results/confirmation/{env}/{algo}/beta{beta}_lr{lr}_seed{seed}"
+# One row per algorithm: its best grid setting (checkpoint select_settings).
+SELECTION = "results/selection/{env}.csv"
 GW_RUN_DIR = "results/gridworld/{method}/seed{seed}"
 # The pi_0-alone panel exists for maze only (as in the paper's Figure 4).
 FIGURES = (
@@ -128,6 +140,34 @@ def run_dirs(envs=None) -> list[str]:
 def run_files(envs=None) -> list[str]:
     """summary.json and progress.csv of every run: the inputs of aggregation and figures."""
     return [f"{d}/{name}" for d in run_dirs(envs) for name in ("summary.json", "progress.csv")]
+
+
+def confirmation_dirs(envs=None) -> list[str]:
+    """The confirmation runs of the given environments (default all): each algorithm at the
+    setting its env's selection table names, for every confirmation seed. Reading the table
+    makes the caller wait for checkpoint select_settings, i.e. for that env's whole grid."""
+    import csv
+
+    dirs = []
+    for env in envs or ENVS:
+        if env not in CONFIRM_STEPS:
+            continue
+        with open(checkpoints.select_settings.get(env=env).output[0], newline="") as table:
+            for row in csv.DictReader(table):
+                dirs += [f"results/confirmation/{env}/{row['algo']}/{row['setting']}_seed{seed}" for seed in CONFIRM_SEEDS]
+    return dirs
+
+
+def confirmation_files(envs=None) -> list[str]:
+    return [f"{d}/{name}" for d in confirmation_dirs(envs) for name in ("summary.json", "progress.csv")]
+
+
+def confirmation_arguments(input_files) -> str:
+    """`--confirmation RUN_DIR` for each run of the given summary.json/progress.csv inputs."""
+    import shlex
+
+    dirs = sorted({str(Path(f).parent) for f in input_files})
+    return " ".join(f"--confirmation {shlex.quote(d)}" for d in dirs)
 
 
 def gridworld_dirs() -> list[str]:

@@ -1,4 +1,5 @@
-# One job per (environment, algorithm, beta, lr, seed): `python -m distral_repro.train`.
+# One job per (environment, algorithm, beta, lr, seed): `python -m distral_repro.train`;
+# and one per confirmation run (stage 2).
 # A killed job, rerun, resumes from the checkpoint.pt left in its run directory.
 
 
@@ -14,9 +15,20 @@ rule family_definition:
         write_family_file(wildcards.env, params.definition, output[0], log[0])
 
 
+TRAIN_COMMAND = (
+    "python -m distral_repro.train --algo {wildcards.algo:q} --env {wildcards.env}"
+    " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
+)
+
+
+def family_input(wildcards) -> list[str]:
+    return [FAMILY_FILE.format(env=wildcards.env)] if wildcards.env in FAMILIES else []
+
+
 rule train:
     input:
-        family=lambda wildcards: [FAMILY_FILE.format(env=wildcards.env)] if wildcards.env in FAMILIES else [],
+        family=family_input,
     output:
         summary=f"{RUN_DIR}/summary.json",
         progress=f"{RUN_DIR}/progress.csv",
@@ -33,6 +45,31 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
     shell:
-        "python -m distral_repro.train --algo {wildcards.algo:q} --env {wildcards.env}"
-        " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-        " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads} > {log:q} 2>&1"
+        TRAIN_COMMAND + " > {log:q} 2>&1"
+
+
+# Stage 2 (README, "Two stages"): a best grid setting (checkpoint select_settings), a fresh
+# seed, the environment's confirmation budget. Same command, same resume after a kill.
+rule train_confirmation:
+    input:
+        family=family_input,
+    output:
+        summary=f"{CONFIRM_RUN_DIR}/summary.json",
+        progress=f"{CONFIRM_RUN_DIR}/progress.csv",
+    wildcard_constraints:
+        env=_alternatives(CONFIRM_STEPS) or "(?!)",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/confirmation/{env}/{algo}/beta{beta}_lr{lr}_seed{seed}.log",
+    params:
+        out=lambda wildcards, output: str(Path(output.summary).parent),
+        preset=PRESET,
+        env_file=lambda wildcards, input: f"--env-file {input.family}" if input.family else "",
+        steps=lambda wildcards: CONFIRM_STEPS[wildcards.env],
+    threads: config["threads"]
+    resources:
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=config["resources"]["train"]["runtime"],
+    shell:
+        TRAIN_COMMAND + " --steps-per-task {params.steps} > {log:q} 2>&1"

@@ -323,3 +323,16 @@ def test_unwritable_out_is_refused_with_one_line(tmp_path, capsys):
         assert train.main(_args(locked / "run")) == 2
         assert "cannot write to --out" in capsys.readouterr().err
         assert list(locked.iterdir()) == []
+
+
+def test_progress_rows_are_written_as_pandas_would_write_them(tmp_path):
+    """The training command writes its CSVs without pandas; the bytes are pandas' own."""
+    from distral_repro.runio import atomic_write_rows
+
+    rows = [{"step": 320, "task": 0, "episode_return": float("nan"), "episodes": 0},
+            {"step": 320, "task": 1, "episode_return": np.float64(0.1) + 0.2, "episodes": np.int64(3)},
+            {"step": 640, "task": 0, "episode_return": -1.5e-08, "episodes": 2}]
+    columns = ["step", "task", "episode_return", "episodes"]
+    ours = atomic_write_rows(tmp_path / "ours.csv", rows, columns).read_text()
+    assert ours == pd.DataFrame(rows, columns=columns).to_csv(index=False)
+    assert atomic_write_rows(tmp_path / "empty.csv", [], columns).read_text() == ",".join(columns) + "\n"

@@ -1,7 +1,8 @@
 """`python -m distral_repro.analysis.aggregate`: tables, metrics and claim verdicts.
 
     python -m distral_repro.analysis.aggregate --results-dir results \
-        --references results/reference_scores.csv [--gridworld GW_RUN_DIR ...] RUN_DIR [RUN_DIR ...]
+        --references results/reference_scores.csv [--confirmation RUN_DIR ...] [--gridworld GW_RUN_DIR ...] \
+        RUN_DIR [RUN_DIR ...]
 
 Reads only the run files (summary.json, progress.csv, pi0_eval.csv) and the reference
 scores, and writes, each atomically, under --results-dir (scores normalised per task:
@@ -13,9 +14,18 @@ scores, and writes, each atomically, under --results-dir (scores normalised per 
     tables/best_settings_returns.csv + .md      the same in raw returns (secondary)
     tables/probability_of_improvement.csv + .md P(Distral variant > baseline) per env and metric
     tables/performance_profiles.csv             fraction of runs above tau, all runs of each algorithm
-    tables/learning_curves.csv                  tidy score curves of the best settings (x = step)
+    tables/learning_curves.csv                  tidy score curves of the best settings (x = step), from
+                                                the confirmation runs of an env where there are, else the grid
     metrics.json                                headline numbers for `dvc metrics diff`
     claims.csv + claims.md                      verdicts on C1..C7
+
+RUN_DIR are the grid's runs (every beta x lr x seed). With confirmation runs (each given
+as `--confirmation RUN_DIR`: an algorithm at its best grid setting, fresh seeds, a longer
+budget) also:
+
+    tables/confirmation_runs.csv + .md                       one row per confirmation run
+    tables/confirmation.csv + .md                            per env x algo: mean and IQM with CIs
+    tables/confirmation_probability_of_improvement.csv + .md P(Distral variant > baseline)
 
 Every input is read and checked before anything is written: a missing or truncated run,
 or a family without reference scores, stops the command with one line naming it (exit 1).
@@ -29,9 +39,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from distral_repro.analysis.claims import (
     Claim,
+    Stages,
+    as_stages,
     claims_markdown,
     claims_table,
     evaluate_claims,
@@ -43,8 +56,28 @@ from distral_repro.analysis.tables import Study, markdown_table
 from distral_repro.runio import atomic_write_csv, atomic_write_json, atomic_write_text
 
 
-def metrics(study: Study, gridworld: list[GridworldRun], claims: list[Claim]) -> dict:
-    """Small, stable-keyed headline numbers: {env: {algo: {...}}, gridworld: {...}, claims: {...}}."""
+def confirmation_metrics(study: Study) -> dict:
+    """{env: {algo: {...}}} of the confirmation runs: the numbers behind curves and final claims."""
+    out: dict = {}
+    for (env, algo), res in study.results.items():
+        out.setdefault(env, {})[algo] = {
+            "beta": res.beta,
+            "lr": res.lr,
+            "auc_score": res.auc.mean,
+            "final_score": res.final.mean,
+            "final_iqm": res.iqm["final"].mean,
+            "auc_iqm": res.iqm["auc"].mean,
+            "fraction_diverged": res.fraction_diverged,
+            "runs": res.num_runs,
+        }
+    return out
+
+
+def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[Claim]) -> dict:
+    """Small, stable-keyed headline numbers: {env: {algo: {...}}, gridworld: {...},
+    confirmation: {env: {algo: {...}}} (with a confirmation stage), claims: {...}}."""
+    stages = as_stages(study)
+    study = stages.grid
     out: dict = {}
     for (env, algo), res in study.results.items():
         out.setdefault(env, {})[algo] = {
@@ -70,13 +103,27 @@ def metrics(study: Study, gridworld: list[GridworldRun], claims: list[Claim]) ->
             }
     if grid:
         out["gridworld"] = grid
+    if stages.confirmation is not None:
+        out["confirmation"] = confirmation_metrics(stages.confirmation)
     out["claims"] = {c.claim: c.verdict for c in claims}
     return out
 
 
-def write_outputs(results_dir: Path, study: Study, gridworld: list[GridworldRun]) -> list[Path]:
+def learning_curves(stages: Stages) -> pd.DataFrame:
+    """The curves behind the figures: each env's confirmation runs where there are, else its grid's."""
+    frames = []
+    for env in stages.grid.envs:
+        late = stages.late(env)
+        table = late.learning_curves_table()
+        frames.append(table[table["env"] == env].assign(stage=late.stage))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[GridworldRun]) -> list[Path]:
     """Compute everything, then write every output atomically; returns the paths written."""
-    claims = evaluate_claims(study, gridworld)
+    stages = as_stages(study)
+    study = stages.grid
+    claims = evaluate_claims(stages, gridworld)
     tables = {
         "all_runs": study.all_runs_table(),
         "settings": study.settings_table(),
@@ -84,10 +131,16 @@ def write_outputs(results_dir: Path, study: Study, gridworld: list[GridworldRun]
         "best_settings_returns": study.best_settings_returns_table(),
         "probability_of_improvement": study.probability_of_improvement_table(),
     }
-    curves = study.learning_curves_table()
+    if stages.confirmation is not None:
+        tables.update({
+            "confirmation_runs": stages.confirmation.all_runs_table(),
+            "confirmation": stages.confirmation.best_settings_table(),
+            "confirmation_probability_of_improvement": stages.confirmation.probability_of_improvement_table(),
+        })
+    curves = learning_curves(stages)
     profiles = study.performance_profiles_table()
     claim_rows = claims_table(claims)
-    headline = metrics(study, gridworld, claims)
+    headline = metrics(stages, gridworld, claims)
     claims_md = claims_markdown(claims, {env: refs.source for env, refs in study.refs.items()})
 
     written = []
@@ -102,12 +155,26 @@ def write_outputs(results_dir: Path, study: Study, gridworld: list[GridworldRun]
     return written
 
 
+def load_stages(run_dirs: list[str], confirmation_dirs: list[str], references: Path) -> Stages:
+    """The grid's runs and the confirmation runs (scored on the grid's scale) as a Stages."""
+    grid_runs, confirmation_runs = load_runs(run_dirs), load_runs(confirmation_dirs)  # runs first: name a bad one
+    refs = References.load(references)
+    grid = Study(grid_runs, refs)
+    if not confirmation_runs:
+        return Stages(grid)
+    confirmation = Study(confirmation_runs, refs, stage="confirmation", scale_of=grid)
+    unknown = sorted(set(confirmation.envs) - set(grid.envs))
+    if unknown:
+        raise RunFileError(confirmation_dirs[0], f"confirmation runs of {', '.join(unknown)} but no grid runs of it")
+    return Stages(grid, confirmation)
+
+
 def load_inputs(
-    run_dirs: list[str], gridworld_dirs: list[str], references: Path
-) -> tuple[Study, list[GridworldRun]]:
+    run_dirs: list[str], gridworld_dirs: list[str], references: Path, confirmation_dirs: list[str] = ()
+) -> tuple[Stages, list[GridworldRun]]:
     """Load and validate every run and the references (RunFileError naming a bad run,
     MissingReferenceError naming a family without reference scores)."""
-    return Study(load_runs(run_dirs), References.load(references)), load_gridworld_runs(gridworld_dirs)
+    return load_stages(run_dirs, list(confirmation_dirs), references), load_gridworld_runs(gridworld_dirs)
 
 
 GRIDWORLD_DIR_NAME = re.compile(r"^seed\d+$")
@@ -123,6 +190,17 @@ def add_references_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_confirmation_argument(parser: argparse.ArgumentParser) -> None:
+    """--confirmation RUN_DIR, once per confirmation run (unambiguous beside the positional RUN_DIRs)."""
+    parser.add_argument(
+        "--confirmation",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a confirmation run (best grid setting, fresh seed, longer budget); repeat per run",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The --references FILE, --gridworld GW_RUN_DIR ... and RUN_DIR ... arguments shared by the CLIs."""
     add_references_argument(parser)
@@ -133,6 +211,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GW_RUN_DIR",
         help="grid-world run dirs (results/gridworld/{method}/seed{seed}); claim C7",
     )
+    add_confirmation_argument(parser)
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="deep-RL run directories")
 
 
@@ -160,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     split_run_arguments(parser, args)
     try:
-        study, gridworld = load_inputs(args.run_dirs, args.gridworld, args.references)
+        study, gridworld = load_inputs(args.run_dirs, args.gridworld, args.references, args.confirmation)
     except (RunFileError, MissingReferenceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -12,6 +12,13 @@ part holds, does not hold when any part does not hold, and is inconclusive other
 
 "Distral" in a claim means the best Distral variant of that environment: the one of KL_1col,
 KL+ent_1col, KL_2col, KL+ent_2col whose best setting has the highest mean AUC score.
+
+A study has one or two stages (`Stages`): the grid (every beta x lr x seed at the preset's
+budget) and, where configured, the confirmation runs (each env x algorithm at its best grid
+setting, fresh seeds, a longer budget). What the grid measures best (sensitivity to
+hyperparameters, early learning: C2, C3's early part, C4) is judged on the grid; what needs
+learning to go on (whole curves and final returns: C1, C3's final part, C5, C6) on the
+confirmation runs of an env where it has them, else on the grid. Every part names its stage.
 """
 
 from __future__ import annotations
@@ -55,10 +62,12 @@ STATEMENTS = {
 _POI = "P(X > Y) with its 95% CI above 0.5"
 RULES = {
     "C1": f"For maze and navigation and each baseline Y of A3C, A3C_multitask, A3C_2col: {_POI} for X = Distral, "
-    "on both the AUC and the final score (best settings).",
-    "C2": f"In every environment, on the AUC score: {_POI} for KL_2col over KL_1col and for KL+ent_2col over KL+ent_1col.",
+    "on both the AUC and the final score (best settings; confirmation runs where there are).",
+    "C2": f"In every environment, on the AUC score of the grid: {_POI} for KL_2col over KL_1col and for KL+ent_2col "
+    "over KL+ent_1col.",
     "C3": f"In every environment, for 1col and 2col: {_POI} for KL_* over KL+ent_* on the early AUC score "
-    f"(mean over the first {EARLY_FRACTION:.0%} of steps), and for KL+ent_* over KL_* on the final score.",
+    f"of the grid (mean over the first {EARLY_FRACTION:.0%} of steps), and for KL+ent_* over KL_* on the final "
+    "score (confirmation runs where there are).",
     "C4": "(a) A3C_multitask and A3C_2col each have at least one failed run over all environments "
     f"(does not hold: none failed among >= {MIN_RUNS_FOR_INSTABILITY} runs); a run failed if it diverged or its "
     f"mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment. "
@@ -66,10 +75,10 @@ RULES = {
     "diverged = 0), measured by their interquartile range, is larger for each unstable baseline than for "
     "Distral, separated 95% CIs (bootstrap over runs).",
     "C5": f"On lasertag: {_POI} for A3C over A3C_multitask and over A3C_2col on the AUC score, and for Distral "
-    "over A3C on the AUC and the final score.",
+    "over A3C on the AUC and the final score (confirmation runs where there are).",
     "C6": "On maze, for the best Distral variant with pi_0 data: the mean final score of pi_0 acting alone divided "
     f"by that of the task policies (paired bootstrap over seeds) has its CI above {PI0_THRESHOLD:g} (holds), "
-    "below it (does not hold), else inconclusive.",
+    "below it (does not hold), else inconclusive (confirmation runs where there are).",
     "C7": f"Grid world: {_POI} for Distral soft-Q over separate soft-Q on the AUC (mean episode return over the "
     "episodes), over seeds x tasks.",
 }
@@ -112,9 +121,28 @@ class Claim:
         poi = study.probability_of_improvement(env, x, y, metric)
         a, b = study.results[(env, x)].mean[metric], study.results[(env, y)].mean[metric]
         self.improvement(
-            f"{env} {METRICS[metric]} {x} > {y}", f"{x} > {y}", poi,
+            f"{env} ({study.stage}) {METRICS[metric]} {x} > {y}", f"{x} > {y}", poi,
             f"mean {METRICS[metric]} score {x} {_fmt(a)} vs {y} {_fmt(b)}",
         )
+
+
+@dataclass
+class Stages:
+    """The grid and, where configured, the confirmation runs of one study."""
+
+    grid: Study
+    confirmation: Study | None = None
+
+    def late(self, env: str) -> Study:
+        """The runs behind env's learning curves and final returns: its confirmation runs, else the grid."""
+        if self.confirmation is not None and env in self.confirmation.envs:
+            return self.confirmation
+        return self.grid
+
+
+def as_stages(study: Study | Stages) -> Stages:
+    """A single Study is a study of one stage, the grid."""
+    return study if isinstance(study, Stages) else Stages(study)
 
 
 def _fmt(est: Estimate) -> str:
@@ -133,9 +161,11 @@ def best_distral(study: Study, env: str, need_pi0: bool = False) -> str | None:
     return max(candidates, key=lambda a: study.results[(env, a)].auc.mean) if candidates else None
 
 
-def claim_c1(study: Study) -> Claim:
+def claim_c1(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C1", STATEMENTS["C1"], RULES["C1"])
     for env in ("maze", "navigation"):
+        study = stages.late(env)
         distral = best_distral(study, env)
         if distral is None:
             claim.missing(f"{env}: no Distral runs")
@@ -146,8 +176,10 @@ def claim_c1(study: Study) -> Claim:
     return claim
 
 
-def claim_c2(study: Study) -> Claim:
+def claim_c2(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C2", STATEMENTS["C2"], RULES["C2"])
+    study = stages.grid
     if not study.envs:
         claim.missing("no environments")
     for env in study.envs:
@@ -156,19 +188,22 @@ def claim_c2(study: Study) -> Claim:
     return claim
 
 
-def claim_c3(study: Study) -> Claim:
+def claim_c3(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C3", STATEMENTS["C3"], RULES["C3"])
-    for env in study.envs:
+    for env in stages.grid.envs:
         for kl, kl_ent in (("KL_1col", "KL+ent_1col"), ("KL_2col", "KL+ent_2col")):
-            claim.compare_poi(study, env, kl, kl_ent, "early_auc")
-            claim.compare_poi(study, env, kl_ent, kl, "final")
+            claim.compare_poi(stages.grid, env, kl, kl_ent, "early_auc")
+            claim.compare_poi(stages.late(env), env, kl_ent, kl, "final")
     if not claim.parts:
         claim.missing("no environments")
     return claim
 
 
-def claim_c4(study: Study) -> Claim:
+def claim_c4(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C4", STATEMENTS["C4"], RULES["C4"])
+    study = stages.grid
     for baseline in UNSTABLE_BASELINES:
         results = [study.results[(env, baseline)] for env in study.envs if (env, baseline) in study.results]
         runs = sum(r.num_runs for r in results)
@@ -199,9 +234,11 @@ def claim_c4(study: Study) -> Claim:
     return claim
 
 
-def claim_c5(study: Study) -> Claim:
+def claim_c5(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C5", STATEMENTS["C5"], RULES["C5"])
     env = "lasertag"
+    study = stages.late(env)
     if (env, "A3C") not in study.results:
         claim.missing("lasertag: no A3C runs")
         return claim
@@ -216,9 +253,11 @@ def claim_c5(study: Study) -> Claim:
     return claim
 
 
-def claim_c6(study: Study) -> Claim:
+def claim_c6(study: Study | Stages) -> Claim:
+    stages = as_stages(study)
     claim = Claim("C6", STATEMENTS["C6"], RULES["C6"])
     env = "maze"
+    study = stages.late(env)
     distral = best_distral(study, env, need_pi0=True) if env in study.envs else None
     if distral is None:
         claim.missing("maze: no Distral run with pi_0 evaluations")
@@ -227,7 +266,7 @@ def claim_c6(study: Study) -> Claim:
     ratio = Estimate(*stats.normalised_gap_ci(res.pi0_scores, res.scores["final"], 0.0))
     numbers = f"pi_0 final score {_fmt(res.pi0_final)}, task policies {_fmt(res.final)}; ratio {_fmt(ratio)}"
     verdict = stats.compare_intervals(ratio.low, ratio.high, PI0_THRESHOLD, PI0_THRESHOLD)
-    claim.parts.append(Part(f"maze {distral}: pi_0 alone reaches {PI0_THRESHOLD:g} of the task policies' score",
+    claim.parts.append(Part(f"maze ({study.stage}) {distral}: pi_0 alone reaches {PI0_THRESHOLD:g} of the task policies' score",
                             verdict, numbers))
     return claim
 
@@ -258,15 +297,16 @@ def claim_c7(gridworld: list[GridworldRun]) -> Claim:
     return claim
 
 
-def evaluate_claims(study: Study, gridworld: list[GridworldRun]) -> list[Claim]:
-    """All seven claims, in order."""
+def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun]) -> list[Claim]:
+    """All seven claims, in order (a single Study is a study of one stage, the grid)."""
+    stages = as_stages(study)
     return [
-        claim_c1(study),
-        claim_c2(study),
-        claim_c3(study),
-        claim_c4(study),
-        claim_c5(study),
-        claim_c6(study),
+        claim_c1(stages),
+        claim_c2(stages),
+        claim_c3(stages),
+        claim_c4(stages),
+        claim_c5(stages),
+        claim_c6(stages),
         claim_c7(gridworld),
     ]
 
@@ -320,6 +360,11 @@ def claims_markdown(claims: list[Claim], upper_references: dict[str, str] | None
         "KL_2col, KL+ent_2col) with the highest mean AUC score in that environment. A run *failed* if it "
         f"diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment; "
         "where all runs are pooled a diverged run scores 0.",
+        "",
+        "Each comparison names the stage of the runs it uses: *grid* = every beta x lr x seed at the preset's "
+        "budget; *confirmation* = each algorithm at its best grid setting, rerun on fresh seeds with a longer "
+        "budget (README, \"Two stages\"). Robustness and early learning (C2, C3 early, C4) are judged on the "
+        "grid; curves and final scores (C1, C3 final, C5, C6) on the confirmation runs where the study has them.",
         "",
     ]
     for c in claims:

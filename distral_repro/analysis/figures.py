@@ -1,10 +1,15 @@
 """`python -m distral_repro.analysis.figures`: the deep-RL figures of the paper.
 
-    python -m distral_repro.analysis.figures fig4 --env ENV --out paper_figures/fig4_ENV.pdf RUN_DIR ...
+    python -m distral_repro.analysis.figures fig4 --env ENV --out paper_figures/fig4_ENV.pdf \
+        [--confirmation RUN_DIR ...] RUN_DIR ...
     python -m distral_repro.analysis.figures profile --env ENV --out paper_figures/profile_ENV.pdf RUN_DIR ...
-    python -m distral_repro.analysis.figures pi0 --out paper_figures/fig4_maze_pi0.pdf RUN_DIR ...
+    python -m distral_repro.analysis.figures pi0 --out paper_figures/fig4_maze_pi0.pdf [--confirmation RUN_DIR ...] RUN_DIR ...
     python -m distral_repro.analysis.figures overview --out paper_figures/overview.pdf \
-        --results-dir results [--gridworld GW_RUN_DIR ...] RUN_DIR ...
+        --results-dir results [--confirmation RUN_DIR ...] [--gridworld GW_RUN_DIR ...] RUN_DIR ...
+
+RUN_DIR are the grid's runs; `--confirmation RUN_DIR` (once per run) adds the confirmation
+runs, which then draw the learning curves and pi_0 panels (the robustness panel and the
+performance profiles always show the grid: every beta x lr x seed).
 
 Every command also takes --references (default results/reference_scores.csv): returns are
 shown as normalised scores, 0 = uniform-random policy, 1 = scripted policy. Each command
@@ -29,9 +34,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from distral_repro.analysis.aggregate import add_references_argument, add_run_arguments, split_run_arguments  # noqa: E402
-from distral_repro.analysis.runs import GRIDWORLD_METHODS, RunFileError, load_gridworld_runs, load_runs  # noqa: E402
-from distral_repro.analysis.scores import MissingReferenceError, References  # noqa: E402
+from distral_repro.analysis.aggregate import (  # noqa: E402
+    add_confirmation_argument,
+    add_references_argument,
+    add_run_arguments,
+    load_stages,
+    split_run_arguments,
+)
+from distral_repro.analysis.claims import Stages, as_stages  # noqa: E402
+from distral_repro.analysis.runs import GRIDWORLD_METHODS, RunFileError, load_gridworld_runs  # noqa: E402
+from distral_repro.analysis.scores import MissingReferenceError  # noqa: E402
 from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE  # noqa: E402
 from distral_repro.analysis.tables import ALGORITHM_ORDER, Curve, Study, gridworld_curve, ordered  # noqa: E402
 from distral_repro.runio import atomic_write_bytes  # noqa: E402
@@ -89,7 +101,8 @@ def plot_learning_curves(ax: plt.Axes, study: Study, env: str, with_settings: bo
         plot_curve(ax, res.curve, label, colour(algo))
     ax.set_xlabel("environment steps per task")
     ax.set_ylabel(SCORE_LABEL)
-    ax.set_title(f"{env}: best setting per algorithm")
+    seeds = max((len(study.results[(env, a)].best_runs) for a in study.algos(env)), default=0)
+    ax.set_title(f"{env}: best setting per algorithm ({study.stage}, {seeds} seeds)")
 
 
 def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
@@ -121,12 +134,15 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
     ax.set_title(f"{env}: robustness to hyperparameters")
 
 
-def fig4(study: Study, env: str) -> plt.Figure:
-    if env not in study.envs:
-        raise FigureInputError(f"no run of env {env!r} among the runs given; choose one of: {', '.join(study.envs)}")
+def fig4(study: Study | Stages, env: str) -> plt.Figure:
+    """The paper's Figure 4 for one env: learning curves at the best settings (the confirmation
+    runs where there are), and the robustness of every grid run."""
+    stages = as_stages(study)
+    if env not in stages.grid.envs:
+        raise FigureInputError(f"no run of env {env!r} among the runs given; choose one of: {', '.join(stages.grid.envs)}")
     fig, (curves_ax, robust_ax) = plt.subplots(1, 2, figsize=(8.0, 3.0), constrained_layout=True)
-    plot_learning_curves(curves_ax, study, env)
-    plot_robustness(robust_ax, study, env)
+    plot_learning_curves(curves_ax, stages.late(env), env)
+    plot_robustness(robust_ax, stages.grid, env)
     handles, labels = curves_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=7)
     return fig
@@ -203,8 +219,10 @@ def read_claims(results_dir: Path) -> pd.DataFrame:
     return table
 
 
-def overview(study: Study, gridworld, claims: pd.DataFrame) -> plt.Figure:
+def overview(study: Study | Stages, gridworld, claims: pd.DataFrame) -> plt.Figure:
     """One page: the main learning curves of each environment, grid world, the claims table."""
+    stages = as_stages(study)
+    study = stages.grid
     panels = [env for env in study.envs] + (["gridworld"] if gridworld else [])
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
@@ -222,7 +240,7 @@ def overview(study: Study, gridworld, claims: pd.DataFrame) -> plt.Figure:
             ax.set_title("grid world: tabular soft-Q")
             ax.legend(fontsize=6)
         else:
-            plot_learning_curves(ax, study, name, with_settings=False)
+            plot_learning_curves(ax, stages.late(name), name, with_settings=False)
     algos = ordered({a for env in study.envs for a in study.algos(env)}, ALGORITHM_ORDER)
     handles = [plt.Line2D([], [], color=colour(a), label=a) for a in algos]
     table_ax = fig.add_subplot(grid[rows, :])
@@ -256,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(p_over)
     for sub in (p_fig4, p_profile, p_pi0):
         add_references_argument(sub)
-        sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="deep-RL run directories")
+        sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the grid's run directories")
+    for sub in (p_fig4, p_pi0):
+        add_confirmation_argument(sub)
     args = parser.parse_args(argv)
     if args.figure == "overview":
         split_run_arguments(p_over, args)
@@ -265,16 +285,16 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_style()
     try:
-        study = Study(load_runs(args.run_dirs), References.load(args.references))
+        stages = load_stages(args.run_dirs, getattr(args, "confirmation", []), args.references)
         with np.errstate(invalid="ignore"):
             if args.figure == "fig4":
-                fig = fig4(study, args.env)
+                fig = fig4(stages, args.env)
             elif args.figure == "profile":
-                fig = fig_profile(study, args.env)
+                fig = fig_profile(stages.grid, args.env)
             elif args.figure == "pi0":
-                fig = fig_pi0(study)
+                fig = fig_pi0(stages.late("maze"))
             else:
-                fig = overview(study, load_gridworld_runs(args.gridworld), read_claims(args.results_dir))
+                fig = overview(stages, load_gridworld_runs(args.gridworld), read_claims(args.results_dir))
     except (RunFileError, MissingReferenceError, FigureInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

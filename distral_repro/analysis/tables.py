@@ -39,6 +39,9 @@ FAILURE_FRACTION = 0.1
 PROFILE_POINTS = 61
 #: Score of a diverged run wherever all runs are pooled (the random policy's).
 DIVERGED_SCORE = 0.0
+#: The two stages of a study: the grid (every beta x lr x seed at the preset's budget) and the
+#: confirmation runs (each env x algo at its best grid setting, fresh seeds, a longer budget).
+STAGES = ("grid", "confirmation")
 #: The metrics that every table reports, with what they are.
 METRICS = {"auc": "AUC", "final": "final", "early_auc": "early AUC"}
 
@@ -193,17 +196,27 @@ class Study:
         runs: validated runs.
         references: the reference scores; every env of the runs must have them
             (MissingReferenceError naming the family otherwise).
+        stage: which stage of the study the runs are (STAGES), said in tables and claims.
+        scale_of: a study whose normalisation this one reuses for the envs it has (the
+            confirmation stage is scored on the grid's scale, "best in grid" included).
     """
 
-    def __init__(self, runs: list[Run], references: References):
+    def __init__(self, runs: list[Run], references: References, stage: str = "grid",
+                 scale_of: "Study | None" = None):
         if not runs:
             raise ValueError("no runs given")
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
         self.runs = runs
+        self.stage = stage
         self.envs = ordered({r.env for r in runs}, ENV_ORDER)
         self.refs: dict[str, TaskReferences] = {}
         for env in self.envs:
             in_env = [r for r in runs if r.env == env]
             refs = references.check(env, in_env[0].tasks, in_env[0].preset)
+            if scale_of is not None and env in scale_of.refs:
+                self.refs[env] = scale_of.refs[env]
+                continue
             ok = [r for r in in_env if not r.diverged]
             best = raw_matrix(ok, "final").max(axis=0) if ok else np.full(len(refs.tasks), np.nan)
             self.refs[env] = refs.with_best_in_grid(best)

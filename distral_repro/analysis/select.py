@@ -1,0 +1,91 @@
+"""`python -m distral_repro.analysis.select`: the grid's best setting of every algorithm of one env.
+
+    python -m distral_repro.analysis.select --env maze --references results/reference_scores.csv \
+        --out results/selection/maze.csv RUN_DIR ...
+
+The first stage of the study (the grid) picks, per env x algorithm, the (beta, lr) that the
+second stage (the confirmation runs: fresh seeds, a longer budget) reruns. The rule is the
+tables' own (`Study`): the setting with the fewest diverged runs, then the highest mean AUC
+score over its seeds and tasks. The CSV has one row per algorithm: env, algo, the setting's
+run-directory stem (`setting`, e.g. beta1000_lr4e-3, spelt as in the grid's directories),
+beta, lr, runs, diverged and the mean AUC and final scores that chose it; the workflow's
+checkpoint reads it to know which confirmation runs exist. Written atomically; bad input
+(a missing run, no references, runs of another env) stops with one line, exit 1, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from distral_repro.analysis.aggregate import add_references_argument
+from distral_repro.analysis.runs import RunFileError, load_runs
+from distral_repro.analysis.scores import MissingReferenceError, References
+from distral_repro.analysis.tables import Study
+from distral_repro.runio import atomic_write_csv
+
+#: A grid run directory's name: the setting's stem, then the seed (docs/contracts.md).
+RUN_DIR_NAME = re.compile(r"^(?P<setting>beta[^_/]+_lr[^_/]+)_seed\d+$")
+COLUMNS = ["env", "algo", "setting", "beta", "lr", "runs", "diverged", "auc_score", "final_score"]
+
+
+class SelectionError(ValueError):
+    """The runs given cannot be selected from (wrong env, a name that is not a grid run's)."""
+
+
+def setting_stem(run_dir: str) -> str:
+    """beta{beta}_lr{lr} of a grid run directory named beta{beta}_lr{lr}_seed{seed}."""
+    match = RUN_DIR_NAME.match(Path(run_dir).name)
+    if match is None:
+        raise SelectionError(f"run {run_dir}: its name is not beta{{beta}}_lr{{lr}}_seed{{seed}}")
+    return match["setting"]
+
+
+def selection_table(study: Study, env: str) -> pd.DataFrame:
+    """One row per algorithm of env: its best setting in the grid and the scores that chose it."""
+    if env not in study.envs:
+        raise SelectionError(f"no run of env {env!r} among the runs given ({', '.join(study.envs)})")
+    rows = []
+    for algo in study.algos(env):
+        res = study.results[(env, algo)]
+        runs = [r for r in study.runs if r.env == env and r.algo == algo and r.setting == (res.beta, res.lr)]
+        stems = {setting_stem(r.run_dir) for r in runs}
+        if len(stems) != 1:
+            raise SelectionError(f"{env} {algo}: the best setting's runs have different names ({', '.join(sorted(stems))})")
+        rows.append({
+            "env": env, "algo": algo, "setting": stems.pop(), "beta": res.beta, "lr": res.lr,
+            "runs": len(runs), "diverged": sum(r.diverged for r in runs),
+            "auc_score": res.auc.mean, "final_score": res.final.mean,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m distral_repro.analysis.select", description=__doc__.split("\n")[0])
+    parser.add_argument("--env", required=True, help="the environment whose runs are given")
+    parser.add_argument("--out", required=True, type=Path, help="the selection CSV")
+    add_references_argument(parser)
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the grid's run directories of --env")
+    args = parser.parse_args(argv)
+    try:
+        runs = load_runs(args.run_dirs)
+        others = sorted({r.env for r in runs} - {args.env})
+        if others:
+            raise SelectionError(f"runs of other envs given ({', '.join(others)}); give only --env {args.env}'s")
+        with np.errstate(invalid="ignore"):
+            table = selection_table(Study(runs, References.load(args.references)), args.env)
+    except (RunFileError, MissingReferenceError, SelectionError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    atomic_write_csv(args.out, table)
+    print(f"wrote {args.out}: " + "; ".join(f"{a} {s}" for a, s in zip(table["algo"], table["setting"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
