@@ -11,6 +11,7 @@ Slurm (run it on the submitting machine, in the repository root).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -78,7 +79,12 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
     now = time.time() if now is None else now
     ok = diverged = running = finished_since_start = 0
     failed = []
-    for job in manifest["runs"]:
+    jobs, unknown = list(manifest["runs"]), 0
+    for stage in manifest.get("confirmation", []):
+        known = confirmation_jobs(root, stage)
+        jobs += known
+        unknown += 0 if known else int(stage["runs"])  # not selected yet: counted as to do
+    for job in jobs:
         run_dir, log = root / job["run"], root / job["log"]
         summary = run_dir / "summary.json"
         if summary.is_file():
@@ -93,7 +99,22 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
             failed.append(job["run"])
         elif (run_dir / "checkpoint.pt").is_file() or (log.is_file() and log.stat().st_mtime >= started):
             running += 1
-    return StudyStatus(len(manifest["runs"]), ok, diverged, running, failed, finished_since_start, now - started)
+    return StudyStatus(len(jobs) + unknown, ok, diverged, running, failed, finished_since_start, now - started)
+
+
+def confirmation_jobs(root: Path, stage: dict) -> list[dict]:
+    """The confirmation runs of one env, once its selection table exists (else none yet)."""
+    selection = root / stage["selection"]
+    if not selection.is_file():
+        return []
+    with selection.open(newline="") as table:
+        rows = list(csv.DictReader(table))
+    jobs = []
+    for row in rows:
+        for seed in stage["seeds"]:
+            run = f"results/confirmation/{stage['env']}/{row['algo']}/{row['setting']}_seed{seed}"
+            jobs.append({"run": run, "log": run.replace("results/", "logs/", 1) + ".log"})
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,4 +191,8 @@ def write_study_manifest() -> None:
 
     runs = [{"run": d, "log": d.replace("results/runs/", "logs/train/", 1) + ".log"} for d in run_dirs()]
     runs += [{"run": d, "log": d.replace("results/gridworld/", "logs/gridworld/", 1) + ".log"} for d in gridworld_dirs()]
-    atomic_write_text("logs/study.json", json.dumps({"started": time.time(), "runs": runs}, indent=1) + "\n")
+    # Confirmation runs are known once their env's selection exists: one per algorithm and seed.
+    confirmation = [{"env": env, "selection": SELECTION.format(env=env), "seeds": CONFIRM_SEEDS,
+                     "runs": len(ALGOS) * len(CONFIRM_SEEDS)} for env in CONFIRM_STEPS]
+    manifest = {"started": time.time(), "runs": runs, "confirmation": confirmation}
+    atomic_write_text("logs/study.json", json.dumps(manifest, indent=1) + "\n")

@@ -51,3 +51,18 @@ def test_without_a_started_workflow_one_line_and_exit_2(tmp_path, capsys):
     assert status.main(["--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "start the workflow first" in err and err.count("\n") == 1
+
+
+def test_confirmation_runs_count_before_and_after_their_selection(tmp_path):
+    """Before its env's selection a confirmation stage counts as runs to do; after, by name."""
+    _study(tmp_path, 2, started=1000.0)
+    manifest = json.loads((tmp_path / "logs" / "study.json").read_text())
+    manifest["confirmation"] = [{"env": "maze", "selection": "results/selection/maze.csv", "seeds": [4, 5], "runs": 4}]
+    (tmp_path / "logs" / "study.json").write_text(json.dumps(manifest))
+    assert status.study_status(tmp_path, now=1100.0).total == 2 + 4
+    selection = tmp_path / "results" / "selection" / "maze.csv"
+    selection.parent.mkdir(parents=True)
+    selection.write_text("env,algo,setting,beta,lr\nmaze,A3C,beta300_lr4e-3,300,0.004\nmaze,KL_1col,beta1000_lr2e-3,1000,0.002\n")
+    _finish(tmp_path, {"run": "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed5"}, mtime=1050.0)
+    s = status.study_status(tmp_path, now=1100.0)
+    assert (s.total, s.ok) == (2 + 4, 1)
