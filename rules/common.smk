@@ -196,3 +196,18 @@ def write_study_manifest() -> None:
                      "runs": len(ALGOS) * len(CONFIRM_SEEDS)} for env in CONFIRM_STEPS]
     manifest = {"started": time.time(), "runs": runs, "confirmation": confirmation}
     atomic_write_text("logs/study.json", json.dumps(manifest, indent=1) + "\n")
+
+
+# The training command of rules train and train_confirmation (rules/train.smk).
+TRAIN_COMMAND = (
+    "python -m distral_repro.train --algo {wildcards.algo:q} --env {wildcards.env}"
+    " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
+)
+TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
+CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
+
+
+def family_input(wildcards) -> list[str]:
+    """A user family's definition file, the --env-file of its training jobs."""
+    return [FAMILY_FILE.format(env=wildcards.env)] if wildcards.env in FAMILIES else []

@@ -15,17 +15,6 @@ rule family_definition:
         write_family_file(wildcards.env, params.definition, output[0], log[0])
 
 
-TRAIN_COMMAND = (
-    "python -m distral_repro.train --algo {wildcards.algo:q} --env {wildcards.env}"
-    " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
-)
-
-
-def family_input(wildcards) -> list[str]:
-    return [FAMILY_FILE.format(env=wildcards.env)] if wildcards.env in FAMILIES else []
-
-
 rule train:
     input:
         family=family_input,
@@ -45,7 +34,7 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
     shell:
-        TRAIN_COMMAND + " > {log:q} 2>&1"
+        TRAIN_SHELL
 
 
 # Stage 2 (README, "Two stages"): a best grid setting (checkpoint select_settings), a fresh
@@ -72,4 +61,4 @@ rule train_confirmation:
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
     shell:
-        TRAIN_COMMAND + " --steps-per-task {params.steps} > {log:q} 2>&1"
+        CONFIRMATION_SHELL

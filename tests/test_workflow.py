@@ -65,6 +65,13 @@ def test_default_grid_schedules_756_training_jobs(workflow_copy):
     assert jobs["figure_fig4"] == jobs["figure_profile"] == 3
     assert jobs["reference_scores"] == 1
     assert jobs["figure_pi0"] == jobs["figure_gridworld"] == jobs["figure_overview"] == 1
+    # stage 2: one selection per env now; its confirmation runs join the DAG once it has run
+    assert jobs["select_settings"] == 3 and "train_confirmation" not in jobs
+
+
+def test_the_paper_preset_has_one_stage(workflow_copy):
+    jobs = planned_jobs(workflow_copy, "--config", "preset=paper")
+    assert jobs["train"] == 756 and "select_settings" not in jobs and "train_confirmation" not in jobs
 
 
 def test_presets_are_selected_by_config_or_configfile_and_explicit_values_win(workflow_copy):
@@ -97,6 +104,8 @@ def test_paper_preset_passes_its_budget_and_beta_grid(workflow_copy):
         ({"seeds": [0, 4294967296]}, "seeds"),
         ({"gridworld": {"methods": ["distral", "hard_q"], "seeds": [0]}}, "methods"),
         ({"preset": "huge"}, "preset"),
+        ({"confirmation": {"seeds": [3, 4], "steps_per_task": {"maze": 1000}}}, "confirmation.seeds': [3] are seeds of the grid"),
+        ({"confirmation": {"seeds": [4], "steps_per_task": {"maze": 0}}}, "confirmation"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, overrides, key):
@@ -151,6 +160,26 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_confirmation_stage_reruns_each_best_setting_on_fresh_seeds(smoke_run):
+    smoke = yaml.safe_load((REPO / "config" / "presets" / "smoke.yaml").read_text())["confirmation"]
+    confirmation = pd.read_csv(smoke_run / "results" / "tables" / "confirmation_runs.csv")
+    assert len(confirmation) == 7 * 3 * len(smoke["seeds"]) and set(confirmation["seed"]) == set(smoke["seeds"])
+    for env, steps in smoke["steps_per_task"].items():
+        selection = pd.read_csv(smoke_run / "results" / "selection" / f"{env}.csv")
+        assert sorted(selection["algo"]) == sorted(confirmation[confirmation["env"] == env]["algo"].unique())
+        for row in selection.itertuples():
+            for seed in smoke["seeds"]:
+                run = smoke_run / "results" / "confirmation" / env / row.algo / f"{row.setting}_seed{seed}"
+                summary = json.loads((run / "summary.json").read_text())
+                assert (summary["steps_per_task"], summary["seed"], summary["lr"]) == (steps, seed, row.lr)
+    curves = pd.read_csv(smoke_run / "results" / "tables" / "learning_curves.csv")
+    assert set(curves["stage"]) == {"confirmation"}
+    metrics = json.loads((smoke_run / "results" / "metrics.json").read_text())
+    assert set(metrics["confirmation"]) == {"maze", "navigation", "lasertag"}
+    assert "(confirmation)" in (smoke_run / "results" / "claims.md").read_text()
+
+
+@pytest.mark.slow
 def test_smoke_scores_are_normalised_by_the_workflows_own_reference_scores(smoke_run):
     refs = pd.read_csv(smoke_run / "results" / "reference_scores.csv")
     assert set(refs["env"]) == {"maze", "navigation", "lasertag"} and set(refs["preset"]) == {"smoke"}
@@ -174,7 +203,7 @@ def test_status_reports_the_finished_study(smoke_run):
     proc = subprocess.run([sys.executable, "-m", "distral_repro.status"], cwd=smoke_run, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
-    runs = 7 * 3 * 2 + 2 * 2  # training and grid-world runs of the smoke preset
+    runs = 7 * 3 * 2 + 7 * 3 * 2 + 2 * 2  # grid, confirmation and grid-world runs of the smoke preset
     assert proc.stdout.startswith(f"{runs} of {runs} runs done (100%)") and "complete" in proc.stdout, proc.stdout
 
 
@@ -207,9 +236,10 @@ def test_a_truncated_run_file_makes_aggregation_fail_naming_the_run(smoke_run, t
     try:
         proc = snakemake(smoke_run, "--cores", "1", "--config", "preset=smoke", "--", "results/metrics.json", check=False)
         assert proc.returncode != 0
-        log = (smoke_run / "logs" / "aggregate.log").read_text()
-        assert "navigation/KL_1col/beta1000_lr4e-3_seed0" in log
-        # no smaller table is left behind: Snakemake removes the failed job's outputs
-        assert not (smoke_run / "results" / "tables" / "all_runs.csv").exists()
+        # the first job to read it fails naming it: navigation's selection of best settings
+        log = (smoke_run / "logs" / "selection" / "navigation.log").read_text()
+        assert "navigation/KL_1col/beta1000_lr4e-3_seed0" in log and log.startswith("error: "), log
+        # nothing downstream ran on the broken file: the tables are still the complete earlier ones
+        assert len(pd.read_csv(smoke_run / "results" / "tables" / "all_runs.csv")) == 7 * 3 * 2
     finally:
         shutil.copy2(saved, broken)

@@ -13,8 +13,11 @@ setting as in the tables (no run diverged here): the highest mean AUC score.
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 
 results, references, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 refs = pd.read_csv(references).set_index(["env", "task"])
@@ -51,3 +54,23 @@ best.to_csv(out / "best_by_fraction.csv", index=False)
 with pd.option_context("display.width", 200, "display.max_rows", 200):
     print(best.round(3).to_string(index=False))
     print(best.groupby("fraction")["lr_inside_grid"].mean().rename("fraction of env x algo with the best lr inside"))
+
+# The figure: mean AUC score of each lr (best beta of that lr) per env x algo, at each cut.
+envs = sorted(settings["env"].unique())
+fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), constrained_layout=True)
+styles = {1.0: "-", 0.8: "--", round(2 / 3, 3): ":"}
+for ax, env in zip(axes, envs):
+    of_env = settings[settings["env"] == env]
+    for i, algo in enumerate(sorted(of_env["algo"].unique())):
+        for fraction, style in styles.items():
+            rows = of_env[(of_env["algo"] == algo) & (of_env["fraction"] == fraction)]
+            by_lr = rows.groupby("lr")["auc_score"].max()
+            ax.plot(by_lr.index, by_lr.values, style, color=f"C{i}", marker="o", markersize=3,
+                    label=algo if fraction == 1.0 else None)
+    ax.set_xscale("log")
+    ax.set_xticks(lrs, [f"{v:g}" for v in lrs])
+    ax.set_xlabel("learning rate (best beta of each)")
+    ax.set_ylabel("mean AUC score")
+    ax.set_title(f"{env}: solid 1.0, dashed 0.8, dotted 2/3 of the steps")
+axes[0].legend(fontsize=6)
+fig.savefig(out / "auc_by_lr.png", dpi=120)
