@@ -102,8 +102,8 @@ class Budget:
 # runs must finish in 2 h 15 min on two cores (README, "Two stages"): the grid about 15
 # core-seconds a job, start-up included. Maze and laser tag have 8 tasks, navigation 4:
 # navigation gets twice the steps per task so that every job costs about the same. 0.8 of
-# the earlier 48k / 96k / 40k: the grid's choice of best settings is the same at 0.8 of
-# those budgets, not at 2/3 (pilot 10).
+# the earlier 48k / 96k / 40k, so that both stages fit (pilot 10: at 0.8, 2 of 21 best
+# settings of its partial grid move, at 2/3 five).
 BUDGETS: dict[str, dict[str, Budget]] = {
     "smoke": {
         "maze": Budget(steps_per_task=1_600, workers=4, unroll=10, log_points=8, pi0_evals=2, pi0_eval_workers=2),

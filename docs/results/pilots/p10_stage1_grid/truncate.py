@@ -71,6 +71,7 @@ for ax, env in zip(axes, envs):
     ax.set_xticks(lrs, [f"{v:g}" for v in lrs])
     ax.set_xlabel("learning rate (best beta of each)")
     ax.set_ylabel("mean AUC score")
-    ax.set_title(f"{env}: solid 1.0, dashed 0.8, dotted 2/3 of the steps")
+    ax.set_title(env)
 axes[0].legend(fontsize=6)
+fig.suptitle("grid runs cut at: solid 1.0, dashed 0.8, dotted 2/3 of their steps (pilot 10)")
 fig.savefig(out / "auc_by_lr.png", dpi=120)

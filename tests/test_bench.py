@@ -1,0 +1,39 @@
+"""`python -m distral_repro.bench learning`: whole jobs timed by the kernel, scored by their own references."""
+
+import json
+
+import pandas as pd
+
+from distral_repro.bench import learning
+
+
+def test_learning_benchmark_times_whole_jobs_of_both_settings(tmp_path):
+    out = tmp_path / "bench"
+    assert learning.main(["--settings", "before", "after", "--envs", "lasertag", "--algos", "A3C",
+                          "--steps-scale", "0.05", "--parallel", "2", "--out-dir", str(out)]) == 0
+    table = pd.read_csv(out / "learning.csv").set_index("setting")
+    assert list(table.index) == ["before", "after"] and (table["core_seconds"] > 0.5).all()
+    before = json.loads((out / "runs" / "before_lasertag_A3C_seed4" / "summary.json").read_text())
+    after = json.loads((out / "runs" / "after_lasertag_A3C_seed4" / "summary.json").read_text())
+    assert before["config"]["hyper"]["rmsprop_eps"] == 1e-5 and not before["config"]["hyper"]["bootstrap_time_limit"]
+    assert after["config"]["hyper"]["rmsprop_eps"] == 1e-7 and after["config"]["hyper"]["bootstrap_time_limit"]
+    assert before["steps_per_task"] == after["steps_per_task"] == 3200  # 0.05 x 64k
+    refs = pd.read_csv(out / "references_before.csv")
+    assert set(refs["env"]) == {"lasertag"}
+
+
+def test_the_before_setting_rebuilds_navigations_old_maps(tmp_path, monkeypatch, capsys):
+    """`_run` replaces the default preset's env settings, then runs the module as `python -m`."""
+    import copy
+    import sys
+
+    from distral_repro.envs import families
+
+    monkeypatch.setattr(families, "PRESETS", copy.deepcopy(families.PRESETS))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    (tmp_path / "show_size.py").write_text(
+        "from distral_repro.envs import families\nprint(families.PRESETS['default']['navigation']['size'])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert families.PRESETS["default"]["navigation"]["size"] == 11
+    learning.run_patched(["navigation.size=15", "--", "show_size"])
+    assert capsys.readouterr().out.strip() == "15"
