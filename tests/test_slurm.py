@@ -208,7 +208,12 @@ def rules_run(snakemake_output: str) -> tuple[list[str], list[str]]:
 
 def test_smoke_grid_through_slurm(slurm, tmp_path):
     copy_workflow(tmp_path)
-    outputs = planned_outputs(tmp_path, *SMOKE)
+    # One stage: this test counts the Slurm jobs of a DAG known before the run, and the
+    # confirmation runs join the DAG only after their env's selection (a checkpoint). They go
+    # through Slurm in the next test.
+    (tmp_path / "one_stage.yaml").write_text("confirmation: null\n")
+    smoke = [*SMOKE, "--configfile", "one_stage.yaml"]
+    outputs = planned_outputs(tmp_path, *smoke)
     # Training jobs: the grid's runs and the grid-world runs, one summary.json each.
     summaries = sorted(path for path, _ in outputs
                        if path.startswith(("results/runs/", "results/gridworld/"))
@@ -224,7 +229,7 @@ def test_smoke_grid_through_slurm(slurm, tmp_path):
     (faulty_run / "checkpoint.pt").write_bytes(b"not a checkpoint")
     before = len(slurm_allocations(slurm))
 
-    first = run_snakemake(slurm, tmp_path, *SMOKE)
+    first = run_snakemake(slurm, tmp_path, *smoke)
     output = first.stdout + first.stderr
     assert first.returncode != 0, "a failed Slurm job must make Snakemake exit non-zero"
     assert re.search(r"SLURM-job '\d+' failed", output), describe(first)
@@ -265,7 +270,7 @@ def test_smoke_grid_through_slurm(slurm, tmp_path):
     # Fix the fault, rerun: only the missing run goes to Slurm, then the local rules.
     # Partition and account chosen the documented way.
     (faulty_run / "checkpoint.pt").unlink()
-    second = run_snakemake(slurm, tmp_path, *SMOKE, extra_env={
+    second = run_snakemake(slurm, tmp_path, *smoke, extra_env={
         "SBATCH_PARTITION": ALT_PARTITION, "SBATCH_ACCOUNT": ACCOUNT})
     assert second.returncode == 0, describe(second)
     output = second.stdout + second.stderr
@@ -278,7 +283,7 @@ def test_smoke_grid_through_slurm(slurm, tmp_path):
         ("COMPLETED", ALT_PARTITION, ACCOUNT)], rows2
     assert json.loads((tmp_path / faulty).read_text())["status"] in ("ok", "diverged")
     # Everything the workflow makes is there now: nothing left to do.
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n", *SMOKE],
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n", *smoke],
                          cwd=tmp_path, capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr, describe(dry)
     print(f"smoke grid through Slurm: {len(summaries)} training jobs, "
@@ -322,6 +327,8 @@ def test_a_cancelled_running_job_is_retried_and_the_run_completes(slurm, tmp_pat
     assert state.startswith("CANCELLED"), f"job {cancelled[0]} ended {state} before the cancel"
     assert re.search(rf"SLURM-job '{cancelled[0]}' failed, SLURM status is: 'CANCELLED'", output), describe(result)
     # Retried: its rule and wildcards were submitted twice, the second time completed.
+    # Stage 2 went through Slurm too: the confirmation runs of the best settings.
+    assert any(row["Comment"].startswith("rule_train_confirmation") for row in rows.values()), rows
     comment = rows[cancelled[0]]["Comment"]
     retries = [row for row in rows.values() if row["Comment"] == comment]
     assert sorted(row["State"].split()[0] for row in retries) == ["CANCELLED", "COMPLETED"], retries
