@@ -56,20 +56,23 @@ from distral_repro.analysis.tables import Study, markdown_table
 from distral_repro.runio import atomic_write_csv, atomic_write_json, atomic_write_text
 
 
+def _headline(res) -> dict:
+    """The scores of one env x algo at its best setting that both stages report."""
+    return {
+        "auc_score": res.auc.mean,
+        "final_score": res.final.mean,
+        "final_iqm": res.iqm["final"].mean,
+        "auc_iqm": res.iqm["auc"].mean,
+        "fraction_diverged": res.fraction_diverged,
+        "runs": res.num_runs,
+    }
+
+
 def confirmation_metrics(study: Study) -> dict:
     """{env: {algo: {...}}} of the confirmation runs: the numbers behind curves and final claims."""
     out: dict = {}
     for (env, algo), res in study.results.items():
-        out.setdefault(env, {})[algo] = {
-            "beta": res.beta,
-            "lr": res.lr,
-            "auc_score": res.auc.mean,
-            "final_score": res.final.mean,
-            "final_iqm": res.iqm["final"].mean,
-            "auc_iqm": res.iqm["auc"].mean,
-            "fraction_diverged": res.fraction_diverged,
-            "runs": res.num_runs,
-        }
+        out.setdefault(env, {})[algo] = {"beta": res.beta, "lr": res.lr, **_headline(res)}
     return out
 
 
@@ -81,15 +84,10 @@ def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[C
     out: dict = {}
     for (env, algo), res in study.results.items():
         out.setdefault(env, {})[algo] = {
-            "auc_score": res.auc.mean,
-            "final_score": res.final.mean,
+            **_headline(res),
             "early_auc_score": res.early_auc.mean,
-            "final_iqm": res.iqm["final"].mean,
-            "auc_iqm": res.iqm["auc"].mean,
-            "fraction_diverged": res.fraction_diverged,
             "fraction_failed": res.fraction_failed,
             "robustness_iqr": study.robustness_iqr(env, algo),
-            "runs": res.num_runs,
         }
     grid: dict = {}
     for method in GRIDWORLD_METHODS:
@@ -111,10 +109,13 @@ def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[C
 
 def learning_curves(stages: Stages) -> pd.DataFrame:
     """The curves behind the figures: each env's confirmation runs where there are, else its grid's."""
+    tables = {}  # each study's curves once, not once per env
     frames = []
     for env in stages.grid.envs:
         late = stages.late(env)
-        table = late.learning_curves_table()
+        if late.stage not in tables:
+            tables[late.stage] = late.learning_curves_table()
+        table = tables[late.stage]
         frames.append(table[table["env"] == env].assign(stage=late.stage))
     return pd.concat(frames, ignore_index=True)
 
