@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Copy what a finished `snakemake --cores all` wrote into this folder (run from the study's
+# checkout):  bash docs/results/default_grid/publish.sh [STUDY_CHECKOUT] [DEST]
+# Tables, claims, metrics, reference scores, the selection, figures as PNG, the run files of
+# both stages without checkpoints (runs.tar.xz: enough to rerun the aggregation), the commit,
+# and the targets of issue 13 (targets.py).
+set -euo pipefail
+src=${1:-.}
+dest=${2:-$(cd "$(dirname "$0")" && pwd)}
+test -f "$src/results/claims.md" || { echo "no finished study in $src (results/claims.md missing)" >&2; exit 1; }
+rm -rf "$dest/tables" "$dest/figures" "$dest/selection"
+mkdir -p "$dest/tables" "$dest/figures" "$dest/selection"
+cp "$src"/results/tables/* "$dest/tables/"
+cp "$src"/results/claims.md "$src"/results/claims.csv "$src"/results/metrics.json \
+   "$src"/results/reference_scores.csv "$dest/"
+cp "$src"/results/selection/*.csv "$dest/selection/"
+cp "$src"/paper_figures/*.png "$dest/figures/"
+git -C "$src" rev-parse HEAD > "$dest/COMMIT"
+(cd "$src" && find results/runs results/confirmation results/gridworld -type f \
+    \( -name '*.csv' -o -name summary.json -o -name family.yaml \) | sort | tar -cJf "$dest/runs.tar.xz" -T -)
+python "$(dirname "$0")/targets.py" "$dest/tables" "$dest/targets.csv"
