@@ -6,7 +6,7 @@
 # and the targets of issue 13 (targets.py).
 set -euo pipefail
 src=${1:-.}
-dest=${2:-$(cd "$(dirname "$0")" && pwd)}
+dest=$(mkdir -p "${2:-$(dirname "$0")}" && cd "${2:-$(dirname "$0")}" && pwd)
 test -f "$src/results/claims.md" || { echo "no finished study in $src (results/claims.md missing)" >&2; exit 1; }
 rm -rf "$dest/tables" "$dest/figures" "$dest/selection"
 mkdir -p "$dest/tables" "$dest/figures" "$dest/selection"
