@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-DISTRAL = ("KL_1col", "KL+ent_1col", "KL_2col", "KL+ent_2col")
+from distral_repro.analysis.tables import DISTRAL_ALGORITHMS as DISTRAL
+
 ENVS = ("maze", "navigation", "lasertag")
 
 tables = Path(sys.argv[1])
