@@ -279,6 +279,16 @@ def test_c4_counts_diverged_runs_as_failures(tmp_path):
     assert diverged == 1 and len(finals) == 3 and np.all(np.diff(finals) <= 0)
 
 
+def test_statistics_do_not_depend_on_the_order_of_run_dirs(tmp_path):
+    # bootstrap intervals resample runs in load order: a directory listing must not change them
+    dirs = [write_run(tmp_path, "maze", "A3C", beta, 2e-4, s, ramp(1.0 + s + beta / 1e3))
+            for beta in (1e3, 3e3) for s in range(4)]
+    forward, backward = load_runs(dirs), load_runs(dirs[::-1])
+    assert [r.run_dir for r in forward] == [r.run_dir for r in backward]
+    finals = [Study(runs, REFS).normalised_finals("maze", "A3C") for runs in (forward, backward)]
+    assert stats.interquartile_range_ci(finals[0]) == stats.interquartile_range_ci(finals[1])
+
+
 def test_normalised_finals_and_robustness_iqr(tmp_path):
     # a ramp to 10 scores 1 on both tasks (random 0 / 0.1, scripted 10 / 10.1); diverged scores 0
     dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, 0, ramp(10.0)),

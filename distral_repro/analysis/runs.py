@@ -254,8 +254,10 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def load_runs(run_dirs: list[str | Path]) -> list[Run]:
-    """Load every run; duplicates and inconsistent task sets are errors naming the runs."""
-    runs = [load_run(d) for d in run_dirs]
+    """Load every run, in (env, algo, beta, lr, seed) order whatever the order of `run_dirs`
+    (bootstrap intervals resample in that order, so the tables do not depend on a directory
+    listing); duplicates and inconsistent task sets are errors naming the runs."""
+    runs = sorted((load_run(d) for d in run_dirs), key=lambda r: (r.env, r.algo, r.beta, r.lr, r.seed, r.run_dir))
     tasks_by_env = {r.env: r.tasks for r in runs if r.tasks}
     # A run that diverged before its first evaluation logged no task: give it its env's tasks.
     runs = [
