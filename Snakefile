@@ -37,6 +37,16 @@ localrules:
 onstart:
     # The runs of this invocation, for `python -m distral_repro.status` (done/total, ETA).
     write_study_manifest()
+    # Local runs: training jobs fork from one process that imported torch (README, "Speed").
+    FORKSERVER.append(start_forkserver())
+
+
+onsuccess:
+    stop_forkservers()
+
+
+onerror:
+    stop_forkservers()
 
 
 rule all:

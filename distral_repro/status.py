@@ -4,8 +4,10 @@ Reads only files: the list of runs that ``snakemake`` wrote when it started
 (``logs/study.json``, from the workflow's ``onstart``) and the run directories. Prints
 the runs done (ok / diverged), running (a checkpoint, no summary yet), failed (the
 job's log ends in an error), still to do, and an estimate of the time left from the
-rate at which runs finished since the study started. Works the same locally and on
-Slurm (run it on the submitting machine, in the repository root).
+rate at which work finished since the study started, a run's work being its env steps
+relative to a grid run of its env (a confirmation run of 128k steps per task against the
+grid's 38.4k counts 3.3: the manifest's `weight`). Works the same locally and on Slurm
+(run it on the submitting machine, in the repository root).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class StudyStatus:
     failed: list[str]
     finished_since_start: int
     elapsed_s: float
+    work_left: float = 0.0  # in grid runs: a run's weight, summed over the runs not done
+    work_since_start: float = 0.0  # the same, over the runs finished since the start
 
     @property
     def done(self) -> int:
@@ -40,10 +44,10 @@ class StudyStatus:
         return self.total - self.done
 
     def eta_s(self) -> float | None:
-        """Seconds left at the rate runs finished since the study started (None before the first)."""
-        if self.finished_since_start == 0 or self.elapsed_s <= 0:
+        """Seconds left at the rate work finished since the study started (None before the first run)."""
+        if self.finished_since_start == 0 or self.elapsed_s <= 0 or self.work_since_start <= 0:
             return None
-        return self.todo * self.elapsed_s / self.finished_since_start
+        return self.work_left * self.elapsed_s / self.work_since_start
 
     def line(self) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
@@ -78,14 +82,18 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
     started = float(manifest["started"])
     now = time.time() if now is None else now
     ok = diverged = running = finished_since_start = 0
+    work_left = work_since_start = 0.0
     failed = []
     jobs, unknown = list(manifest["runs"]), 0
     for stage in manifest.get("confirmation", []):
         known = confirmation_jobs(root, stage)
         jobs += known
-        unknown += 0 if known else int(stage["runs"])  # not selected yet: counted as to do
+        if not known:  # not selected yet: counted as to do
+            unknown += int(stage["runs"])
+            work_left += int(stage["runs"]) * float(stage.get("weight", 1.0))
     for job in jobs:
         run_dir, log = root / job["run"], root / job["log"]
+        weight = float(job.get("weight", 1.0))
         summary = run_dir / "summary.json"
         if summary.is_file():
             try:
@@ -94,12 +102,17 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
                 status = None
             diverged += status == "diverged"
             ok += status != "diverged"
-            finished_since_start += summary.stat().st_mtime >= started
-        elif _failed(log):
+            if summary.stat().st_mtime >= started:
+                finished_since_start += 1
+                work_since_start += weight
+            continue
+        work_left += weight
+        if _failed(log):
             failed.append(job["run"])
         elif (run_dir / "checkpoint.pt").is_file() or (log.is_file() and log.stat().st_mtime >= started):
             running += 1
-    return StudyStatus(len(jobs) + unknown, ok, diverged, running, failed, finished_since_start, now - started)
+    return StudyStatus(len(jobs) + unknown, ok, diverged, running, failed, finished_since_start, now - started,
+                       work_left, work_since_start)
 
 
 def confirmation_jobs(root: Path, stage: dict) -> list[dict]:
@@ -113,7 +126,8 @@ def confirmation_jobs(root: Path, stage: dict) -> list[dict]:
     for row in rows:
         for seed in stage["seeds"]:
             run = f"results/confirmation/{stage['env']}/{row['algo']}/{row['setting']}_seed{seed}"
-            jobs.append({"run": run, "log": run.replace("results/", "logs/", 1) + ".log"})
+            jobs.append({"run": run, "log": run.replace("results/", "logs/", 1) + ".log",
+                         "weight": float(stage.get("weight", 1.0))})
     return jobs
 
 

@@ -184,6 +184,13 @@ def write_family_file(name: str, definition: dict, path: str, log: str) -> None:
     Path(log).write_text(f"wrote {path}\n")
 
 
+def grid_steps_per_task(env: str) -> int:
+    """A grid run's env steps per task in `env` (the preset's budget, or the family's own)."""
+    from distral_repro.config import make_run_config
+
+    return make_run_config(ALGOS[0], env, BETAS[0], LRS[0], 0, preset=PRESET, families=FAMILIES).budget.steps_per_task
+
+
 def write_study_manifest() -> None:
     """logs/study.json: every run this invocation may produce, its log, and the start time."""
     import json, time
@@ -192,15 +199,39 @@ def write_study_manifest() -> None:
     runs = [{"run": d, "log": d.replace("results/runs/", "logs/train/", 1) + ".log"} for d in run_dirs()]
     runs += [{"run": d, "log": d.replace("results/gridworld/", "logs/gridworld/", 1) + ".log"} for d in gridworld_dirs()]
     # Confirmation runs are known once their env's selection exists: one per algorithm and seed.
+    # weight: a confirmation run's steps against a grid run's of its env (the status ETA).
     confirmation = [{"env": env, "selection": SELECTION.format(env=env), "seeds": CONFIRM_SEEDS,
-                     "runs": len(ALGOS) * len(CONFIRM_SEEDS)} for env in CONFIRM_STEPS]
+                     "runs": len(ALGOS) * len(CONFIRM_SEEDS), "weight": CONFIRM_STEPS[env] / grid_steps_per_task(env)}
+                    for env in CONFIRM_STEPS]
     manifest = {"started": time.time(), "runs": runs, "confirmation": confirmation}
     atomic_write_text("logs/study.json", json.dumps(manifest, indent=1) + "\n")
 
 
-# The training command of rules train and train_confirmation (rules/train.smk).
+FORKSERVER = []  # the server of this invocation, started in the Snakefile's onstart
+
+
+def stop_forkservers() -> None:
+    from distral_repro import forkserver
+
+    while FORKSERVER:
+        forkserver.stop(FORKSERVER.pop())
+
+
+def start_forkserver():
+    """Local runs only: jobs fork from one process that imported torch once (distral_repro.forkserver).
+    Not for Slurm jobs (they run elsewhere) nor conda/apptainer jobs (another interpreter)."""
+    from distral_repro import forkserver
+
+    if workflow.non_local_exec or workflow.remote_exec or workflow.deployment_settings.deployment_method:
+        return None
+    Path("logs").mkdir(exist_ok=True)
+    return forkserver.start("logs/forkserver.log")
+
+
+# The training command of rules train and train_confirmation (rules/train.smk): through the fork
+# server when the workflow started one, else `python -m distral_repro.train` itself.
 TRAIN_COMMAND = (
-    "python -m distral_repro.train --algo {wildcards.algo:q} --env {wildcards.env}"
+    "python -m distral_repro.forkserver run -- --algo {wildcards.algo:q} --env {wildcards.env}"
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
     " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
 )

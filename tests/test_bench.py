@@ -1,4 +1,4 @@
-"""`python -m distral_repro.bench learning`: whole jobs timed by the kernel, scored by their own references."""
+"""`python -m distral_repro.bench learning` and `jobs`: whole jobs timed by the kernel."""
 
 import json
 
@@ -37,3 +37,14 @@ def test_the_before_setting_rebuilds_navigations_old_maps(tmp_path, monkeypatch,
     assert families.PRESETS["default"]["navigation"]["size"] == 11
     learning.run_patched(["navigation.size=15", "--", "show_size"])
     assert capsys.readouterr().out.strip() == "15"
+
+
+def test_jobs_benchmark_runs_the_same_jobs_both_ways_with_identical_files(tmp_path, capsys):
+    from distral_repro.bench import jobs
+
+    out = tmp_path / "jobs.json"
+    assert jobs.main(["--preset", "smoke", "--algos", "A3C", "--seeds", "0", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["way"] for r in rows] == ["direct", "fork server"] and all(r["identical_files"] for r in rows)
+    assert all(r["jobs"] == 2 and r["core_s"] > 0 for r in rows)
+    assert "identical progress.csv files: True" in capsys.readouterr().out

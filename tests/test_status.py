@@ -66,3 +66,23 @@ def test_confirmation_runs_count_before_and_after_their_selection(tmp_path):
     _finish(tmp_path, {"run": "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed5"}, mtime=1050.0)
     s = status.study_status(tmp_path, now=1100.0)
     assert (s.total, s.ok) == (2 + 4, 1)
+
+
+def test_eta_weighs_confirmation_runs_by_their_steps(tmp_path):
+    """A confirmation run of weight 3 (3x a grid run's steps) counts as 3 grid runs of work."""
+    jobs = _study(tmp_path, 2, started=1000.0)
+    manifest = json.loads((tmp_path / "logs" / "study.json").read_text())
+    manifest["confirmation"] = [{"env": "maze", "selection": "results/selection/maze.csv", "seeds": [4], "runs": 2,
+                                 "weight": 3.0}]
+    (tmp_path / "logs" / "study.json").write_text(json.dumps(manifest))
+    _finish(tmp_path, jobs[0], mtime=1100.0)
+    _finish(tmp_path, jobs[1], mtime=1200.0)
+    # before the selection: 2 unselected runs x 3 = 6 grid runs of work left at 100 s each
+    assert status.study_status(tmp_path, now=1200.0).eta_s() == 600.0
+    selection = tmp_path / "results" / "selection" / "maze.csv"
+    selection.parent.mkdir(parents=True)
+    selection.write_text("env,algo,setting,beta,lr\nmaze,A3C,beta300_lr4e-3,300,0.004\nmaze,KL_1col,beta1000_lr2e-3,1000,0.002\n")
+    _finish(tmp_path, {"run": "results/confirmation/maze/A3C/beta300_lr4e-3_seed4"}, mtime=1500.0)
+    s = status.study_status(tmp_path, now=1500.0)
+    # 5 runs of work (1 + 1 + 3) in 500 s; one confirmation run (3) left
+    assert (s.done, s.total) == (3, 4) and s.eta_s() == 300.0

@@ -205,6 +205,18 @@ def test_status_reports_the_finished_study(smoke_run):
     assert proc.returncode == 0, proc.stderr
     runs = 7 * 3 * 2 + 7 * 3 * 2 + 2 * 2  # grid, confirmation and grid-world runs of the smoke preset
     assert proc.stdout.startswith(f"{runs} of {runs} runs done (100%)") and "complete" in proc.stdout, proc.stdout
+    # the ETA weighs a confirmation run by its steps against a grid run's: twice, in the smoke preset
+    manifest = json.loads((smoke_run / "logs" / "study.json").read_text())
+    assert {stage["env"]: stage["weight"] for stage in manifest["confirmation"]} == {
+        "maze": 2.0, "navigation": 2.0, "lasertag": 2.0}
+
+
+def test_local_training_jobs_fork_from_one_server(smoke_run):
+    """Every training job of a local run went through the fork server, which stopped at the end."""
+    log = (smoke_run / "logs" / "forkserver.log").read_text().split("stopping\n")[0]  # the first invocation's
+    jobs = 7 * 3 * 2 + 7 * 3 * 2  # grid and confirmation runs of the smoke preset
+    assert log.endswith(f"{jobs} jobs served, "), log
+    assert log.count("exited 0 after") == jobs
 
 
 @pytest.mark.slow

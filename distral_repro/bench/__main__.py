@@ -1,4 +1,4 @@
-"""`python -m distral_repro.bench envs|train|learning`: speed, memory and learning per core-second."""
+"""`python -m distral_repro.bench envs|train|jobs|learning`: speed, memory and learning per core-second."""
 
 import importlib
 import sys
@@ -6,6 +6,7 @@ import sys
 BENCHMARKS = {
     "envs": "distral_repro.bench.envs",
     "train": "distral_repro.bench.train",
+    "jobs": "distral_repro.bench.jobs",
     "learning": "distral_repro.bench.learning",
 }
 
