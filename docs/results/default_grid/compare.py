@@ -1,6 +1,6 @@
 """The same default study on two hosts: how far its numbers and verdicts move.
 
-    python docs/results/default_grid_host2/compare.py docs/results/default_grid docs/results/default_grid_host2
+    python docs/results/default_grid/compare.py docs/results/default_grid OTHER_PUBLISHED_STUDY
 
 Both folders as `publish.sh` writes them. Prints (and writes compare.md into the second): each
 claim's verdict on both, the best grid setting of each env x algorithm on both, the final score
