@@ -45,7 +45,7 @@ class StudyStatus:
 
     def eta_s(self) -> float | None:
         """Seconds left at the rate work finished since the study started (None before the first run)."""
-        if self.finished_since_start == 0 or self.elapsed_s <= 0 or self.work_since_start <= 0:
+        if self.work_since_start <= 0 or self.elapsed_s <= 0:  # every run weighs > 0: none finished yet
             return None
         return self.work_left * self.elapsed_s / self.work_since_start
 

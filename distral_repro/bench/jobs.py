@@ -27,17 +27,17 @@ def _core_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _batch(jobs: list[list[str]], module: str, root: Path, parallel: int, env: dict) -> dict:
-    def one(args: list[str]) -> None:
+def _batch(jobs: dict[str, list[str]], module: str, root: Path, parallel: int, env: dict) -> None:
+    def one(name: str) -> None:
         cmd = [sys.executable, "-m", module] + (["run", "--"] if module.endswith("forkserver") else [])
-        subprocess.run(cmd + args + ["--out", str(root / "_".join(args[1:10:2]))], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(cmd + jobs[name] + ["--out", str(root / name)], check=True, env=env, stdout=subprocess.DEVNULL)
 
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(one, jobs))
 
 
-def measure(jobs: list[list[str]], parallel: int, scratch: Path) -> list[dict]:
+def measure(jobs: dict[str, list[str]], parallel: int, scratch: Path) -> list[dict]:
+    """JOBS: run-directory name -> the training command's arguments."""
     from distral_repro import forkserver
 
     rows = []
@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.parallel < 1:
         parser.error("--parallel must be >= 1")
-    jobs = [["--algo", algo, "--env", args.env, "--seed", str(seed), "--beta", "1000", "--lr", "4e-3",
-             "--preset", args.preset, "--threads", "1", "--quiet"] for algo in args.algos for seed in args.seeds]
+    jobs = {f"{algo}_seed{seed}": ["--algo", algo, "--env", args.env, "--seed", str(seed), "--beta", "1000",
+                                   "--lr", "4e-3", "--preset", args.preset, "--threads", "1", "--quiet"]
+            for algo in args.algos for seed in args.seeds}
     with tempfile.TemporaryDirectory() as scratch:
         try:
             rows = measure(jobs, args.parallel, Path(scratch))
