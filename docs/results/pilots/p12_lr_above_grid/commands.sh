@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Pilot 12: is 8e-3 the best rate of the per-task-network algorithms, or does the grid cut it off?
-# The published grid's runs (docs/results/default_grid/runs.tar.xz) plus lr 1.6e-2 for separate A3C
+# The published grid's runs (docs/results/default_grid_0.8x/runs.tar.xz) plus lr 1.6e-2 for separate A3C
 # and KL_1col on maze and laser tag, every beta, seeds 0-3, the default preset (grid budgets).
 # Run from the repository root; two jobs at a time on a 2-core host, nothing else running.
 set -euo pipefail

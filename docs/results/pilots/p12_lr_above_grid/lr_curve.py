@@ -2,7 +2,7 @@
 
     python docs/results/pilots/p12_lr_above_grid/lr_curve.py GRID_RESULTS PILOT_DIR REFERENCES OUT_DIR
 
-GRID_RESULTS: where docs/results/default_grid/runs.tar.xz was extracted (holds runs/);
+GRID_RESULTS: where docs/results/default_grid_0.8x/runs.tar.xz was extracted (holds runs/);
 PILOT_DIR: commands.sh's output (holds runs/). Per run: AUC score = mean over tasks of the mean
 normalised return over the evaluation points; final = the same over the last 10% of steps
 (as the tables, which this reproduces for the grid's rates). Writes settings.csv, by_lr.csv

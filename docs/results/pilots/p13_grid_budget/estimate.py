@@ -2,7 +2,7 @@
 
     python docs/results/pilots/p13_grid_budget/estimate.py PUBLISHED_RESULTS HOST_SPEED_CSV BENCH_JOBS_JSON
 
-PUBLISHED_RESULTS: docs/results/default_grid/runs.tar.xz unpacked (its results/ directory), whose
+PUBLISHED_RESULTS: docs/results/default_grid_0.8x/runs.tar.xz unpacked (its results/ directory), whose
 runs record their training-loop seconds (`wall_time_s`) on the host of the published study, where
 the whole `snakemake --cores all` took 76 min 55 s. HOST_SPEED_CSV: host_speed.py's table (the
 same 21 grid runs here). Model, two cores busy throughout: wall = (sum over jobs of loop seconds +

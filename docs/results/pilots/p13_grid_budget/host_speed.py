@@ -2,7 +2,7 @@
 
     python docs/results/pilots/p13_grid_budget/host_speed.py HOST_RUNS PUBLISHED_RUNS OUT_CSV
 
-HOST_RUNS: the directory host_speed.sh wrote; PUBLISHED_RUNS: docs/results/default_grid/runs.tar.xz
+HOST_RUNS: the directory host_speed.sh wrote; PUBLISHED_RUNS: docs/results/default_grid_0.8x/runs.tar.xz
 unpacked (its results/ directory). Each run of HOST_RUNS is compared with the published run of the
 same env, algo, setting and seed (`wall_time_s` of summary.json: the training loop); `job_core_s`
 is the whole job here (user + sys, start-up included; run_pilot.sh's time.txt).
