@@ -48,3 +48,26 @@ def test_jobs_benchmark_runs_the_same_jobs_both_ways_with_identical_files(tmp_pa
     assert [r["way"] for r in rows] == ["direct", "fork server"] and all(r["identical_files"] for r in rows)
     assert all(r["jobs"] == 2 and r["core_s"] > 0 for r in rows)
     assert "identical progress.csv files: True" in capsys.readouterr().out
+
+
+def test_scheduler_benchmark_runs_snakemake_under_each_rate_limit(tmp_path, capsys):
+    from distral_repro.bench import scheduler
+
+    out = tmp_path / "scheduler.json"
+    assert scheduler.main(["--jobs", "4", "--sleep", "0", "--timespans", "100/1s", "1000/10s", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["max_jobs_per_timespan"] for r in rows] == ["100/1s", "1000/10s"]
+    for r in rows:
+        assert r["jobs"] == 4 and r["snakemake_core_s"] > 0 and r["peak_threads"] >= 1
+        assert r["wall_s"] >= r["exit_tail_s"] >= 0
+    assert "1000/10s" in capsys.readouterr().out
+
+
+def test_scheduler_benchmark_rejects_bad_input_before_any_run(capsys):
+    import pytest
+
+    from distral_repro.bench import scheduler
+
+    with pytest.raises(SystemExit) as exit_info:
+        scheduler.main(["--jobs", "0"])
+    assert exit_info.value.code == 2 and "--jobs" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""`python -m distral_repro.bench envs|train|jobs|learning`: speed, memory and learning per core-second."""
+"""`python -m distral_repro.bench envs|train|jobs|learning|scheduler`: speed, memory and learning per core-second."""
 
 import importlib
 import sys
@@ -8,6 +8,7 @@ BENCHMARKS = {
     "train": "distral_repro.bench.train",
     "jobs": "distral_repro.bench.jobs",
     "learning": "distral_repro.bench.learning",
+    "scheduler": "distral_repro.bench.scheduler",
 }
 
 
