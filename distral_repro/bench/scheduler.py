@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from distral_repro.bench.jobs import _core_s
 
 SNAKEFILE = """\
 N = {jobs}
@@ -31,11 +32,6 @@ rule job:
     output: "out/{{i}}.txt"
     shell: "sleep {sleep}; touch {{output}}"
 """
-
-
-def _core_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_threads(proc: subprocess.Popen, peak: list[int]) -> None:
