@@ -172,7 +172,7 @@ def test_profile_submits_jobs_reports_failure_and_reruns_only_missing(slurm, tmp
 # ----------------------------------------------------------------- the real smoke grid
 
 # What a user's clone needs to run the workflow (the package itself is installed).
-WORKFLOW_FILES = ("Snakefile", "rules", "config", "report", "slurm")
+WORKFLOW_FILES = ("Snakefile", "rules", "config", "report", "slurm", "profiles")
 # The smoke preset, as in `snakemake --cores all --config preset=smoke`.
 SMOKE = ["--config", "preset=smoke"]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "rules", "config")
+WORKFLOW_FILES = ("Snakefile", "rules", "config", "profiles")
 FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "fig4_maze_pi0", "overview",
            "profile_maze", "profile_navigation", "profile_lasertag")
 

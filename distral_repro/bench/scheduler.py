@@ -44,13 +44,13 @@ def _peak_threads(proc: subprocess.Popen, peak: list[int]) -> None:
         time.sleep(0.5)
 
 
-def measure(jobs: int, sleep: float, cores: int, timespan: str, scratch: Path) -> dict:
+def measure(jobs: int, sleep: float, cores: int, timespan: str, scratch: Path, scheduler: str = "ilp") -> dict:
     """One Snakemake run of the sleeping workflow with `--max-jobs-per-timespan TIMESPAN`."""
-    root = scratch / timespan.replace("/", "_per_")
+    root = scratch / f"{scheduler}_{timespan.replace('/', '_per_')}"
     root.mkdir()
     (root / "Snakefile").write_text(SNAKEFILE.format(jobs=jobs, sleep=sleep))
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--quiet", "all",
-           "--max-jobs-per-timespan", timespan, "--workflow-profile", "none"]
+           "--max-jobs-per-timespan", timespan, "--scheduler", scheduler, "--workflow-profile", "none"]
     core, wall = _core_s(), time.perf_counter()
     with open(root / "snakemake.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
@@ -64,7 +64,7 @@ def measure(jobs: int, sleep: float, cores: int, timespan: str, scratch: Path) -
         raise RuntimeError(f"snakemake exited {rc}: see {root / 'snakemake.log'}")
     last = max(p.stat().st_mtime for p in (root / "out").iterdir())
     ideal = jobs * sleep / cores
-    return {"max_jobs_per_timespan": timespan, "jobs": jobs, "sleep_s": sleep, "cores": cores,
+    return {"max_jobs_per_timespan": timespan, "scheduler": scheduler, "jobs": jobs, "sleep_s": sleep, "cores": cores,
             "snakemake_core_s": core, "core_s_per_job": core / jobs, "peak_threads": peak[0],
             "wall_s": wall, "ideal_wall_s": ideal, "exit_tail_s": end - last}
 
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--timespans", nargs="+", default=["100/1s", "1000/10s"],
                         help="values of --max-jobs-per-timespan to compare (Snakemake's default first)")
+    parser.add_argument("--scheduler", choices=("ilp", "greedy"), default="ilp",
+                        help="Snakemake's job selector (its default: ilp)")
     parser.add_argument("--json", type=Path, help="also write the measurements to this JSON file")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.sleep < 0 or args.cores < 1:
@@ -83,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for timespan in args.timespans:
-            rows.append(measure(args.jobs, args.sleep, args.cores, timespan, Path(scratch)))
-    print(f"{args.jobs} jobs sleeping {args.sleep:g} s, --cores {args.cores}:")
+            rows.append(measure(args.jobs, args.sleep, args.cores, timespan, Path(scratch), args.scheduler))
+    print(f"{args.jobs} jobs sleeping {args.sleep:g} s, --cores {args.cores}, --scheduler {args.scheduler}:")
     print(f"{'--max-jobs-per-timespan':>24} {'snakemake core-s':>17} {'per job':>8} {'peak threads':>13} {'wall s':>8} {'ideal':>6} {'exit tail s':>12}")
     for r in rows:
         print(f"{r['max_jobs_per_timespan']:>24} {r['snakemake_core_s']:>17.1f} {r['core_s_per_job']:>8.3f} {r['peak_threads']:>13} "
