@@ -124,6 +124,20 @@ def test_lint_passes(workflow_copy):
     assert "Congratulations" in out.stdout + out.stderr
 
 
+def test_the_workflow_profile_is_loaded_and_never_slower_than_snakemakes_default_rate(tmp_path):
+    """profiles/default counts the job rate over >= 10 s (fewer scheduler wake-ups, README
+    "Speed") at no lower a rate than Snakemake's default 100 jobs/s; Snakemake reads it from a
+    copy of the workflow (a broken value there stops a dry run, naming the option)."""
+    from snakemake.settings.types import MaxJobsPerTimespan
+
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    limit = MaxJobsPerTimespan.parse_choice(profile["max-jobs-per-timespan"])
+    assert limit.timespan >= 10 and limit.max_jobs / limit.timespan >= 100
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "profiles" / "default" / "config.yaml").write_text("max-jobs-per-timespan: every-second\n")
+    proc = snakemake(workdir, "--cores", "1", "-n", check=False)
+    assert proc.returncode != 0 and "every-second" in proc.stdout + proc.stderr
+
 # --------------------------------------------------------------------------- end to end
 
 
