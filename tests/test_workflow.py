@@ -20,7 +20,7 @@ FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "f
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Snakefile, rules/ and config/ in a fresh folder (the package comes from the install)."""
+    """Snakefile, rules/, config/ and profiles/ in a fresh folder (the package comes from the install)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
