@@ -6,7 +6,7 @@ the runs done (ok / diverged), running (a checkpoint, no summary yet), failed (t
 job's log ends in an error), still to do, and an estimate of the time left from the
 rate at which work finished since the study started, a run's work being its env steps
 relative to a grid run of its env (a confirmation run of 128k steps per task against the
-grid's 72k counts 1.8: the manifest's `weight`). Works the same locally and on Slurm
+grid's 60k counts 2.13: the manifest's `weight`). Works the same locally and on Slurm
 (run it on the submitting machine, in the repository root).
 """
 
