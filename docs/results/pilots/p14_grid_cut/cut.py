@@ -1,6 +1,6 @@
 """Pilot 14: what a shorter grid on maze and laser tag would select, cut from the published grid.
 
-The published study's 756 grid runs (`docs/results/default_grid/runs.tar.xz`: maze 72k,
+The published study's 756 grid runs (`docs/results/default_grid_1.5x/runs.tar.xz`: maze 72k,
 navigation 76.8k, laser tag 60k env steps per task) are cut at the steps of smaller grid
 budgets on maze and laser tag (1.0x and 1.25x of 48k / 40k; 1.5x is the published grid itself);
 nothing in training depends on the total budget, so a cut is the run that budget would have
