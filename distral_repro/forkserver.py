@@ -29,6 +29,8 @@ import struct
 import sys
 import threading
 
+from distral_repro import numerics
+
 ENV_VAR = "DISTRAL_FORKSERVER"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HEADER = struct.Struct("!I")
@@ -101,6 +103,8 @@ def _child(conn: socket.socket, request: dict, fds: list[int], train) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if not numerics.serves(os.environ):  # torch here computes in another numeric mode: a fresh process
+            os.execv(sys.executable, [sys.executable, "-m", "distral_repro.train", *request["argv"]])
         sys.argv = ["distral_repro.train", *request["argv"]]
 
         def watch() -> None:  # signals passed on by the client; its end of the socket closing = killed

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from distral_repro import __version__
+from distral_repro import __version__, numerics
 from distral_repro.cli import OneLineParser, UsageError
 from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
 from distral_repro.envs import PRESET_NAMES
@@ -74,6 +74,10 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {args.threads}")
+    try:
+        numerics.check_requested()
+    except numerics.NumericsError as error:
+        raise ConfigError(str(error)) from None
     hyper = {}
     for item in args.hyper:
         key, sep, value = item.partition("=")
@@ -158,11 +162,19 @@ def check_out_dir(out: Path, config: RunConfig) -> None:
             raise ConfigError(f"--out {out} holds another run's files ({_describe(theirs)}); choose another --out")
     checkpoint = out / CHECKPOINT
     if checkpoint.exists():
-        theirs = _load_checkpoint(checkpoint)["config"]
+        state = _load_checkpoint(checkpoint)
+        theirs = state["config"]
         if _identity(theirs) != mine:
             raise ConfigError(
                 f"--out {out} holds the checkpoint of a different run ({_describe(theirs)}); "
                 f"choose another --out, or delete {checkpoint} to start this run afresh"
+            )
+        made_under = state.get("numerics", {}).get("mode", "none recorded (made before numeric modes)")
+        if made_under != numerics.active_mode():
+            raise ConfigError(
+                f"{checkpoint} was made in numeric mode {made_under}, this process runs in "
+                f"{numerics.active_mode()} mode; resume it with {numerics.ENV_VAR}={made_under}, "
+                f"or delete it to start afresh"
             )
 
 
@@ -192,7 +204,7 @@ class RunWriter:
 
     def checkpoint(self, learner: Learner) -> None:
         buffer = io.BytesIO()
-        torch.save(learner.state_dict(), buffer)
+        torch.save({**learner.state_dict(), "numerics": numerics.describe(self.threads)}, buffer)
         atomic_write_bytes(self.out / CHECKPOINT, buffer.getvalue())
 
     def summary(self, learner: Learner, wall_time_s: float) -> dict:
@@ -220,6 +232,7 @@ class RunWriter:
             "wall_time_s": wall_time_s,
             "steps_per_second": total_steps / wall_time_s if wall_time_s > 0 else math.nan,
             "threads": self.threads,
+            "numerics": numerics.describe(self.threads),
             "config": self.config.to_dict(),
             "version": __version__,
             "git_commit": git_commit(),
@@ -318,6 +331,7 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
     run() catches the signals itself while it trains.
     """
     torch.set_num_threads(threads)
+    numerics.check_active()
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     if (out / "summary.json").exists() and not (out / CHECKPOINT).exists():
@@ -375,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"distral_repro.train: error: {exc}", file=sys.stderr)
         return 2
+    warning = numerics.host_warning()
+    if warning:
+        print(f"distral_repro.train: warning: {warning}", file=sys.stderr)
     # Caught until main returns: a signal after the summary is written must not turn the
     # finished run into a failed job whose files Snakemake deletes.
     try:

@@ -71,6 +71,14 @@ def test_a_job_through_the_server_writes_the_files_of_a_direct_run(server, tmp_p
     assert re.search(r"job 1 \(pid \d+\): .*--out .*served", log) and re.search(r"exited 0 after [\d.]+ core-seconds", log)
 
 
+def test_a_job_in_another_numeric_mode_runs_in_a_fresh_process(server, tmp_path):
+    """The server's torch computes in the portable mode; a native job must not run in it."""
+    proc = client(tmp_path / "native", "--quiet", "--steps-per-task", "400", env={"DISTRAL_NUMERICS": "native"})
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    recorded = json.loads((tmp_path / "native" / "summary.json").read_text())["numerics"]
+    assert recorded["mode"] == "native" and set(recorded["env"].values()) == {None}
+
+
 def test_sigterm_to_the_client_checkpoints_and_the_same_command_resumes(server, tmp_path):
     run = tmp_path / "run"
     proc = client(run)

@@ -1,11 +1,12 @@
-"""RMSProp: the same updates as torch.optim.RMSprop, a hand-computed step, state round trip, bad input."""
+"""RMSProp: torch.optim.RMSprop's updates with a correctly rounded sqrt, a hand-computed step, state round trip, bad input."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from distral_repro.optim import RMSProp
+from distral_repro.optim import RMSProp, exact_sqrt
 
 
 def _params(seed: int):
@@ -23,7 +24,17 @@ def test_first_step_by_hand():
     assert p.detach().tolist() == pytest.approx(expected, abs=1e-6)
 
 
-def test_matches_torch_rmsprop_bit_for_bit():
+def test_exact_sqrt_is_correctly_rounded():
+    """Against the float64 root rounded to float32, for 8,192 values spanning many binades."""
+    x = torch.logspace(-12, 4, 8192, dtype=torch.float64).float()
+    expected = torch.from_numpy(np.sqrt(x.double().numpy()).astype(np.float32))
+    assert torch.equal(exact_sqrt(x), expected)
+    assert exact_sqrt(x).dtype == torch.float32
+    assert exact_sqrt(torch.tensor([0.0, 4.0, 2.25])).tolist() == [0.0, 2.0, 1.5]
+
+
+def test_matches_torch_rmsprop():
+    """torch's RMSprop up to its float32 sqrt's rounding; bit for bit once its sqrt is exact too."""
     mine, theirs = _params(0), _params(0)
     ours = RMSProp(mine, lr=4e-3, alpha=0.99, eps=1e-5)
     torch_opt = torch.optim.RMSprop(theirs, lr=4e-3, alpha=0.99, eps=1e-5)
@@ -38,7 +49,22 @@ def test_matches_torch_rmsprop_bit_for_bit():
         ours.step()
         torch_opt.step()
         for a, b in zip(mine, theirs):
-            assert torch.equal(a, b)
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+            with torch.no_grad():
+                b.copy_(a)  # keep the two on the same trajectory
+        for ours_avg, group in zip(ours.square_avg, theirs):
+            torch_opt.state[group]["square_avg"].copy_(ours_avg)
+
+
+def test_step_is_the_formula_with_an_exact_root():
+    p = torch.nn.Parameter(torch.tensor([0.3, -1.7, 2.9]))
+    opt = RMSProp([p], lr=1e-2, alpha=0.9, eps=1e-5)
+    grad = torch.tensor([0.123, -4.56, 7.89])
+    p.grad = grad.clone()
+    opt.step()
+    square_avg = (1 - 0.9) * grad * grad
+    expected = torch.tensor([0.3, -1.7, 2.9]).addcdiv(grad, exact_sqrt(square_avg) + 1e-5, value=-1e-2)
+    assert torch.equal(p.detach(), expected)
 
 
 def test_state_dict_round_trip_continues_identically():
