@@ -4,8 +4,9 @@
         --seed 0 --out results/runs/maze/KL+ent_2col/beta100_lr2e-3_seed0 [--preset smoke]
 
 Writes into ``--out``, each file atomically: ``progress.csv``, ``summary.json``,
-``pi0_eval.csv`` (maze, algorithms with a shared column h) and, while running,
-``checkpoint.pt``. Re-running the same command after a kill resumes from the checkpoint
+``pi0_eval.csv`` (maze, algorithms with a shared column h), ``timing.json`` (wall time and
+speed: the host's, kept out of the summary so that the summary's bytes depend on the run
+only) and, while running, ``checkpoint.pt``. Re-running the same command after a kill resumes from the checkpoint
 and ends with the same result as an uninterrupted run. SIGTERM or SIGINT (Snakemake
 stopping the job, Slurm preempting it or reaching its time limit, Ctrl-C) finish the
 current update, write the checkpoint and exit 128 + the signal (143, 130); a run already
@@ -38,7 +39,7 @@ from distral_repro.envs import PRESET_NAMES
 from distral_repro.learner import PROGRESS_COLUMNS, Learner
 from distral_repro.runio import atomic_write_bytes, atomic_write_json, atomic_write_rows, git_commit
 
-RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "checkpoint.pt")
+RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "timing.json", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
 # A directory holding one of these is a run directory: no other run may live inside it.
 RUN_MARKERS = ("summary.json", "checkpoint.pt", "progress.csv")
@@ -229,14 +230,20 @@ class RunWriter:
             "diverged_reason": learner.diverged_reason,
             "steps_per_task": learner.steps_per_task,
             "total_env_steps": total_steps,
-            "wall_time_s": wall_time_s,
-            "steps_per_second": total_steps / wall_time_s if wall_time_s > 0 else math.nan,
             "threads": self.threads,
             "numerics": numerics.describe(self.threads),
             "config": self.config.to_dict(),
             "version": __version__,
             "git_commit": git_commit(),
         }
+        # The host's speed, not a result: beside the summary, so that summary.json is the same
+        # bytes wherever the run is made (DVC hashes it; .dvcignore leaves timing.json out).
+        atomic_write_json(self.out / "timing.json", {
+            "wall_time_s": wall_time_s,
+            "steps_per_second": total_steps / wall_time_s if wall_time_s > 0 else math.nan,
+            "total_env_steps": total_steps,
+            "threads": self.threads,
+        })
         atomic_write_json(self.out / "summary.json", summary)
         return summary
 

@@ -40,13 +40,14 @@ def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_fi
             args += ["--env-file", env_file]
         config, out, _ = train.parse(args)
         summary = train.run(config, out, threads=1, quiet=True)
+        timing = json.loads((out / "timing.json").read_text())
     return {
         "algo": algo,
         "env": env,
         "steps_per_task": summary["steps_per_task"],
         "env_steps": summary["total_env_steps"],
-        "train_s": summary["wall_time_s"],
-        "steps_per_s": summary["steps_per_second"],
+        "train_s": timing["wall_time_s"],
+        "steps_per_s": timing["steps_per_second"],
         "peak_rss_mib": _peak_rss_mib(),
     }
 
