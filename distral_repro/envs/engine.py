@@ -53,7 +53,10 @@ class GridTaskVecEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": ["ansi"]}
 
-    def __init__(self, config: FamilyConfig, task_ids: Sequence[int], seed: int | None = None, autoreset: bool = True):
+    def __init__(
+        self, config: FamilyConfig, task_ids: Sequence[int], seed: int | None = None, autoreset: bool = True,
+        env_index: int = 0,
+    ):
         task_ids = np.asarray(task_ids, dtype=np.int64)
         num_tasks = len(config.tasks)
         if task_ids.ndim != 1 or task_ids.size == 0 or task_ids.min() < 0 or task_ids.max() >= num_tasks:
@@ -67,6 +70,7 @@ class GridTaskVecEnv(VectorEnv):
         self.autoreset = autoreset
         self.render_mode = None
         self._default_seed = seed
+        self._env_index = int(env_index)  # index of this batch's first environment (a single env stands for env j)
 
         self._build_maps()
         self._build_task_arrays()
@@ -264,10 +268,12 @@ class GridTaskVecEnv(VectorEnv):
     # ------------------------------------------------------------------ gymnasium API
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
-        """Reset every environment. `seed`: int (env j gets seed + j), a list, or None.
+        """Reset every environment. `seed`: int, a list of one int per environment, or None.
 
-        With None the first reset uses the seed given at construction (random if none);
-        later resets continue each environment's stream.
+        Environment j's stream is keyed by (seed, j) (`streams.stream_keys`), or by
+        (seed[j], j) for a list, so an int s is the list [s] * num_envs. With None the
+        first reset uses the seed given at construction (random if none); later resets
+        continue each environment's stream.
         """
         if seed is None and not self._seeded:
             seed = self._default_seed
@@ -275,12 +281,14 @@ class GridTaskVecEnv(VectorEnv):
                 seed = int(np.random.SeedSequence().entropy % (2**31))
         if seed is not None:
             if isinstance(seed, (int, np.integer)):
-                seeds = int(seed) + self._rows
+                seeds = np.full(self.num_envs, int(seed), dtype=np.int64)
             else:
                 seeds = np.asarray(seed, dtype=np.int64)
                 if seeds.shape != (self.num_envs,):
                     raise ValueError(f"seed must be an int or a list of {self.num_envs} ints, got shape {seeds.shape}")
-            self.streams.seed(self._rows, seeds)
+            if seeds.min() < 0:
+                raise ValueError(f"seeds must be non-negative integers, got {seeds.min()}")
+            self.streams.seed(self._rows, seeds, self._rows + self._env_index)
             self._seeded = True
         self._start_episodes(self._rows)
         return self._observe(), {}
@@ -495,16 +503,18 @@ class GridTaskVecEnv(VectorEnv):
 class GridTaskEnv(gymnasium.Env):
     """One task of a family as a plain `gymnasium.Env` (a batched engine of size 1).
 
-    Reset with `seed=s + j` it follows the same trajectory as environment j of a batched
-    env of the same task reset with `seed=s`.
+    Built with `env_index=j` and reset with `seed=s` it follows the same trajectory as
+    environment j of a batched env (of the same task) reset with `seed=s`.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, config: FamilyConfig, task: int, render_mode: str | None = None):
+    def __init__(self, config: FamilyConfig, task: int, render_mode: str | None = None, env_index: int = 0):
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.engine = GridTaskVecEnv(config, [task], autoreset=False)
+        if int(env_index) < 0:
+            raise ValueError(f"env_index must be a non-negative integer, got {env_index!r}")
+        self.engine = GridTaskVecEnv(config, [task], autoreset=False, env_index=int(env_index))
         self.task = task
         self.render_mode = render_mode
         self.observation_space = self.engine.single_observation_space
