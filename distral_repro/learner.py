@@ -132,6 +132,9 @@ class Learner:
         self.log_every = max(
             1, round(self.total_updates / budget.log_points), math.ceil(episode_length / budget.unroll)
         )
+        # The last interval is a whole one too (else it may end before any episode does and the
+        # curve loses its end): the budget rounds up to a multiple of the evaluation interval.
+        self.total_updates = math.ceil(self.total_updates / self.log_every) * self.log_every
         self.episode_length = episode_length
         self.steps_per_update = steps_per_update
         self.evaluate_pi0 = self.algo.has_h and config.env in PI0_EVAL_ENVIRONMENTS

@@ -15,7 +15,7 @@ from gymnasium.vector import AutoresetMode
 import distral_repro.envs as envs
 from distral_repro.envs.engine import GridTaskVecEnv
 from distral_repro.envs.grid import APPLE, BOT, FIRE, FORWARD, GOAL, PAD, TURN_RIGHT, VIEW_SIZE, WALL
-from distral_repro.envs.streams import CounterStreams
+from distral_repro.envs.streams import CounterStreams, min_stream_gap, stream_keys
 from distral_repro.envs.families import FAMILY_DEFS, PRESETS, family_config
 
 GRID_FAMILIES = ("maze", "navigation", "lasertag")
@@ -102,12 +102,12 @@ def test_same_seed_same_trajectory_and_other_seed_differs(family):
 
 @pytest.mark.parametrize("family", GRID_FAMILIES)
 def test_batched_env_and_single_envs_agree_step_for_step(family):
-    """Env j of a batch reset with seed s == a single env of its task reset with seed s + j."""
+    """Env j of a batch reset with seed s == a single env of its task standing for env j, reset with seed s."""
     vec = envs.make_family(family, num_workers=2, seed=10, preset="smoke")
-    singles = [_single_env(family, int(task), preset="smoke") for task in vec.task_ids]
+    singles = [_single_env(family, int(task), preset="smoke", env_index=j) for j, task in enumerate(vec.task_ids)]
     obs, _ = vec.reset()
     for j, single in enumerate(singles):
-        np.testing.assert_array_equal(single.reset(seed=10 + j)[0], obs[j])
+        np.testing.assert_array_equal(single.reset(seed=10)[0], obs[j])
     rng = np.random.default_rng(3)
     episode_ends = 0
     for _ in range(2 * vec.config.episode_length + 7):  # crosses two autoresets
@@ -125,12 +125,64 @@ def test_batched_env_and_single_envs_agree_step_for_step(family):
     assert episode_ends == 2 * vec.num_envs
 
 
-def test_reset_with_a_list_of_seeds_equals_seed_plus_index():
+def test_reset_with_an_int_seed_equals_the_list_of_that_seed():
     by_int = envs.make_family("navigation", 2, seed=None)
     by_list = envs.make_family("navigation", 2, seed=None)
-    np.testing.assert_array_equal(by_int.reset(seed=4)[0], by_list.reset(seed=list(range(4, 12)))[0])
+    np.testing.assert_array_equal(by_int.reset(seed=4)[0], by_list.reset(seed=[4] * 8)[0])
+    np.testing.assert_array_equal(by_int.streams.keys, by_list.streams.keys)
     with pytest.raises(ValueError, match="list of 8 ints"):
         by_list.reset(seed=[1, 2])
+    with pytest.raises(ValueError, match="non-negative"):
+        by_list.reset(seed=-1)
+
+
+@pytest.mark.parametrize("family", ["maze", "navigation", "lasertag"])
+def test_no_stream_is_shared_across_seeds_0_to_63_and_every_env_index(family):
+    """Keys (seed, j) for seeds 0-63 and all paper-preset env indices: all distinct, and no
+    two streams reach each other's inputs within 2**32 draws (a paper run draws < 2**28 per env)."""
+    num_envs = envs.make_family(family, 32, seed=None).num_envs  # the paper preset's 32 workers per task
+    seeds, indices = np.repeat(np.arange(64), num_envs), np.tile(np.arange(num_envs), 64)
+    keys = stream_keys(seeds, indices)
+    assert np.unique(keys).size == keys.size
+    assert min_stream_gap(keys) > 2**32
+    # the old key of seed + j gave seed 1's env 0 the stream of seed 0's env 1
+    assert stream_keys(np.array([1]), np.array([0]))[0] != stream_keys(np.array([0]), np.array([1]))[0]
+
+
+def test_keys_are_numpys_spawned_seed_sequences():
+    children = np.random.SeedSequence(7).spawn(3)
+    expected = [c.generate_state(1, np.uint64)[0] for c in children]
+    np.testing.assert_array_equal(stream_keys(np.array([7, 7, 7]), np.arange(3)), expected)
+
+
+def test_stream_gap_counts_draws_to_the_nearest_stream():
+    """Keys G*a and G*b start at offsets a and b on the circle: gap min(|a-b|, 2**64-|a-b|)."""
+    golden = 0x9E3779B97F4A7C15
+    keys = np.array([(golden * a) % 2**64 for a in (5, 1000, 2**64 - 3)], dtype=np.uint64)
+    assert min_stream_gap(keys) == 8  # 2**64 - 3 to 5 across the wrap
+    streams = CounterStreams(2)
+    streams.keys[:] = np.array([(golden * 5) % 2**64, (golden * 9) % 2**64], dtype=np.uint64)
+    draws = streams.uniform(slice(None), 6)
+    np.testing.assert_array_equal(draws[0, 4:], draws[1, :2])  # 4 draws apart: they meet after 4
+
+
+@pytest.mark.parametrize("family", ["maze", "navigation", "lasertag"])
+def test_env_of_seed_0_and_env_of_seed_1_diverge_under_the_same_actions(family):
+    """Env 1 of seed 0 and env 0 of seed 1 (the same stream under the old seed + j keys)."""
+    a = _single_env(family, 0, preset="smoke", env_index=1)
+    b = _single_env(family, 0, preset="smoke", env_index=0)
+    obs_a, _ = a.reset(seed=0)
+    obs_b, _ = b.reset(seed=1)
+    rng = np.random.default_rng(0)
+    differ = not np.array_equal(obs_a, obs_b)
+    ended = False
+    while not ended:  # one whole episode
+        action = int(rng.integers(a.action_space.n))
+        obs_a, reward_a, term_a, trunc_a, _ = a.step(action)
+        obs_b, reward_b, term_b, trunc_b, _ = b.step(action)
+        differ = differ or not np.array_equal(obs_a, obs_b) or reward_a != reward_b
+        ended = term_a or trunc_a or term_b or trunc_b
+    assert differ
 
 
 def test_text_rendering_shows_the_map_and_the_agent():
@@ -152,12 +204,12 @@ def test_maps_are_fixed_per_task_and_differ_between_tasks():
 
 def test_counter_streams_are_uniform_and_independent_of_batching():
     streams = CounterStreams(4)
-    streams.seed(np.arange(4), np.array([7, 8, 9, 10]))
+    streams.seed(np.arange(4), np.array([7, 8, 9, 10]), np.arange(4))
     draws = streams.uniform(slice(None), 5000)
     assert draws.min() >= 0.0 and draws.max() < 1.0
     assert abs(draws.mean() - 0.5) < 0.01 and abs(draws.var() - 1 / 12) < 0.005
     alone = CounterStreams(1)
-    alone.seed(np.arange(1), np.array([9]))
+    alone.seed(np.arange(1), np.array([9]), np.array([2]))
     np.testing.assert_array_equal(alone.uniform(slice(None), 5000)[0], draws[2])
 
 

@@ -48,10 +48,14 @@ from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE  # n
 from distral_repro.analysis.tables import ALGORITHM_ORDER, Curve, Study, gridworld_curve, ordered  # noqa: E402
 from distral_repro.runio import atomic_write_bytes  # noqa: E402
 
-# Baselines in cool colours, Distral variants in warm ones (KL+ent_2col the strongest red),
-# all from seaborn's colour-blind-safe palette.
+# Baselines in blues and green, Distral variants in grey, pink, brown and vermillion
+# (KL+ent_2col), all from seaborn's colour-blind-safe palette with one orange only; each
+# algorithm also has its own line style, so that no pair is told apart by colour alone.
 _PALETTE = sns.color_palette("colorblind", 10)
-ALGORITHM_COLOURS = dict(zip(ALGORITHM_ORDER, [_PALETTE[i] for i in (0, 9, 2, 8, 1, 4, 3)]))
+ALGORITHM_COLOURS = dict(zip(ALGORITHM_ORDER, [_PALETTE[i] for i in (0, 9, 2, 7, 4, 5, 3)]))
+ALGORITHM_LINESTYLES = dict(zip(ALGORITHM_ORDER, ["-", (0, (1, 1)), "--", (0, (3, 1, 1, 1)), (0, (5, 2, 1, 2, 1, 2)),
+                                                  (0, (6, 2)), "-"]))
+BAND_LABEL = "band: 95% CI over runs"
 GRIDWORLD_COLOURS = {"distral": ALGORITHM_COLOURS["KL+ent_2col"], "separate": ALGORITHM_COLOURS["A3C"]}
 DIVERGED_MARKER = "x"
 SCORE_LABEL = "normalised score (0 random, 1 scripted)"
@@ -64,6 +68,22 @@ class FigureInputError(ValueError):
 def colour(algo: str):
     """The algorithm's colour, the same in every figure (grey for unknown names)."""
     return ALGORITHM_COLOURS.get(algo, (0.5, 0.5, 0.5))
+
+
+def linestyle(algo: str):
+    """The algorithm's line style, the same in every figure."""
+    return ALGORITHM_LINESTYLES.get(algo, "-")
+
+
+def score_axis(ax: plt.Axes) -> None:
+    """y from the random level (0) to at least the scripted one (1), wider where the data are."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(0.0, low), max(1.05, high))
+
+
+def horizon_of(study: Study, env: str) -> int:
+    """Environment steps per task at the last evaluation point of the env's runs."""
+    return int(max(r.progress["step"].max() for r in study.runs if r.env == env))
 
 
 def setup_style() -> None:
@@ -98,11 +118,13 @@ def plot_learning_curves(ax: plt.Axes, study: Study, env: str, with_settings: bo
         if res.curve is None:
             continue
         label = f"{algo} (β={res.beta:g}, lr={res.lr:g})" if with_settings else algo
-        plot_curve(ax, res.curve, label, colour(algo))
+        plot_curve(ax, res.curve, label, colour(algo), linestyle(algo))
     ax.set_xlabel("environment steps per task")
     ax.set_ylabel(SCORE_LABEL)
+    score_axis(ax)
     seeds = max((len(study.results[(env, a)].best_runs) for a in study.algos(env)), default=0)
-    ax.set_title(f"{env}: best setting per algorithm ({study.stage}, {seeds} seeds)")
+    ax.set_title(f"{env}: best setting per algorithm\n{study.stage}, {seeds} seeds, to {horizon_of(study, env):,} "
+                 f"steps per task; {BAND_LABEL}", fontsize=8)
 
 
 def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
@@ -119,7 +141,8 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
     diverging = 0  # algorithms with diverged runs so far: each gets its own row under the floor
     for algo, (finals, num_diverged) in data.items():
         ranks = np.arange(1, len(finals) + 1)
-        ax.plot(ranks, finals, color=colour(algo), marker="o", markersize=2.5, linewidth=1.2, label=algo)
+        ax.plot(ranks, finals, color=colour(algo), linestyle=linestyle(algo), marker="o", markersize=2.5,
+                linewidth=1.2, label=algo)
         if num_diverged:
             diverged_ranks = np.arange(len(finals) + 1, len(finals) + num_diverged + 1)
             row = floor - 0.04 * spread * diverging
@@ -131,7 +154,9 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
                     fontsize=7, color="0.3")
     ax.set_xlabel("run rank (all β × lr × seed, best first)")
     ax.set_ylabel("final score (mean over tasks)")
-    ax.set_title(f"{env}: robustness to hyperparameters")
+    score_axis(ax)
+    ax.set_title(f"{env}: robustness to hyperparameters\n{study.stage}: every run's final score at "
+                 f"{horizon_of(study, env):,} steps per task", fontsize=8)
 
 
 def fig4(study: Study | Stages, env: str) -> plt.Figure:

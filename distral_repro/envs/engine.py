@@ -30,8 +30,6 @@ from distral_repro.envs.grid import (
     MOVE_ACTION_FOR_RELATIVE,
     PAD,
     TURN_DELTA,
-    TURN_LEFT,
-    TURN_RIGHT,
     VIEW_SIZE,
     WALL,
     describe_actions,
@@ -39,6 +37,12 @@ from distral_repro.envs.grid import (
 from distral_repro.envs.mazes import TaskLayout, generate_walls, place_layout
 from distral_repro.envs.streams import CounterStreams
 from distral_repro.envs.tasks import FamilyConfig
+
+#: Weight of a cell in a bot's line of fire in the scripted laser-tag player, in half steps per
+#: squared fire probability; chosen among 1, 4, 8, 16, 32 by the player's returns on the
+#: default preset (docs/study_design.md).
+EXPOSURE_WEIGHT = 16.0
+
 
 class GridTaskVecEnv(VectorEnv):
     """Batched egocentric grid tasks: `num_envs` environments, each running `task_ids[j]`.
@@ -53,7 +57,10 @@ class GridTaskVecEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": ["ansi"]}
 
-    def __init__(self, config: FamilyConfig, task_ids: Sequence[int], seed: int | None = None, autoreset: bool = True):
+    def __init__(
+        self, config: FamilyConfig, task_ids: Sequence[int], seed: int | None = None, autoreset: bool = True,
+        env_index: int = 0,
+    ):
         task_ids = np.asarray(task_ids, dtype=np.int64)
         num_tasks = len(config.tasks)
         if task_ids.ndim != 1 or task_ids.size == 0 or task_ids.min() < 0 or task_ids.max() >= num_tasks:
@@ -67,6 +74,7 @@ class GridTaskVecEnv(VectorEnv):
         self.autoreset = autoreset
         self.render_mode = None
         self._default_seed = seed
+        self._env_index = int(env_index)  # index of this batch's first environment (a single env stands for env j)
 
         self._build_maps()
         self._build_task_arrays()
@@ -264,10 +272,12 @@ class GridTaskVecEnv(VectorEnv):
     # ------------------------------------------------------------------ gymnasium API
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
-        """Reset every environment. `seed`: int (env j gets seed + j), a list, or None.
+        """Reset every environment. `seed`: int, a list of one int per environment, or None.
 
-        With None the first reset uses the seed given at construction (random if none);
-        later resets continue each environment's stream.
+        Environment j's stream is keyed by (seed, j) (`streams.stream_keys`), or by
+        (seed[j], j) for a list, so an int s is the list [s] * num_envs. With None the
+        first reset uses the seed given at construction (random if none); later resets
+        continue each environment's stream.
         """
         if seed is None and not self._seeded:
             seed = self._default_seed
@@ -275,12 +285,14 @@ class GridTaskVecEnv(VectorEnv):
                 seed = int(np.random.SeedSequence().entropy % (2**31))
         if seed is not None:
             if isinstance(seed, (int, np.integer)):
-                seeds = int(seed) + self._rows
+                seeds = np.full(self.num_envs, int(seed), dtype=np.int64)
             else:
                 seeds = np.asarray(seed, dtype=np.int64)
                 if seeds.shape != (self.num_envs,):
                     raise ValueError(f"seed must be an int or a list of {self.num_envs} ints, got shape {seeds.shape}")
-            self.streams.seed(self._rows, seeds)
+            if seeds.min() < 0:
+                raise ValueError(f"seeds must be non-negative integers, got {seeds.min()}")
+            self.streams.seed(self._rows, seeds, self._rows + self._env_index)
             self._seeded = True
         self._start_episodes(self._rows)
         return self._observe(), {}
@@ -446,36 +458,84 @@ class GridTaskVecEnv(VectorEnv):
     # ------------------------------------------------------------------ scripted policies (privileged)
 
     def scripted_actions(self) -> np.ndarray:
-        """A privileged shortest-path policy, (N,) actions; shows that the tasks are solvable.
+        """A privileged policy, (N,) actions: the upper reference of the tasks' scores.
 
-        Collect tasks: walk to the nearest apple or goal. Laser tag: fire at a bot ahead,
-        turn towards a bot in sight, else walk towards the nearest bot.
+        Collect tasks: walk the shortest path to the nearest apple or goal. Laser tag:
+        `_laser_tag_actions`, a player that chases, aims and fires.
         """
+        if self.max_bots:
+            return self._laser_tag_actions()
         self._ensure_distance_tables()
         tasks = self.task_ids
         hw = self.cells_per_map
         dist_rows = self._distance[tasks, self.position]  # (N, HW)
-        if self.max_bots:
-            active = np.arange(self.max_bots)[None, :] < self._num_bots[tasks][:, None]
-            targets_mask = np.zeros_like(self.grid, dtype=bool)
-            r, b = np.nonzero(active)
-            targets_mask[r, self.bot_cell[r, b]] = True
-        else:
-            targets_mask = (self.grid == APPLE) | (self.grid == GOAL)
+        targets_mask = (self.grid == APPLE) | (self.grid == GOAL)
         dist = np.where(targets_mask & (dist_rows > 0), dist_rows, 10_000)
         target = np.argmin(dist, axis=1)
         direction = self._next_direction[tasks * hw * hw + self.position * hw + target]
-        actions = MOVE_ACTION_FOR_RELATIVE[(direction - self.heading) & 3]
-        if self.max_bots:
-            sight = self._sight[(tasks * hw * hw)[:, None] + self.position[:, None] * hw + self.bot_cell]
-            sight = np.where(active, sight, 0)
-            ahead = (sight == self.heading[:, None] + 1).any(axis=1)
-            visible = sight.max(axis=1)
-            turn_dir = (visible - 1 - self.heading) & 3
-            turn = np.where(turn_dir == 3, TURN_LEFT, TURN_RIGHT)
-            actions = np.where(visible > 0, turn, actions)
-            actions = np.where(ahead, FIRE, actions)
-        return actions
+        return MOVE_ACTION_FOR_RELATIVE[(direction - self.heading) & 3]
+
+    def _build_aim_tables(self) -> None:
+        """`_aim[t, h, a, b]`: fewest moves from cell a to a cell that sees cell b straight ahead
+        in heading h within laser range (the engine's line of sight and shortest paths)."""
+        if getattr(self, "_aim", None) is not None:
+            return
+        self._ensure_distance_tables()
+        big = np.int16(10_000)
+        hw = self.cells_per_map
+        cells = np.arange(hw)
+        aim = np.full((len(self.walls), 4, hw, hw), big, dtype=np.int16)
+        for t, wall in enumerate(self.walls):
+            dist = np.where(self._distance[t] >= 0, self._distance[t], big).astype(np.int16)  # (HW, HW)
+            for h in range(4):
+                clear = ~wall.copy()  # the target cell itself must be free
+                for k in range(1, self.config.laser_range + 1):
+                    shooter = np.clip(cells - k * self._dir_step[h], 0, hw - 1)  # k cells behind, facing h
+                    clear &= ~wall[shooter]
+                    cols = np.flatnonzero(clear)
+                    aim[t, h][:, cols] = np.minimum(aim[t, h][:, cols], dist[:, shooter[cols]])
+        self._aim = aim
+
+    def _laser_tag_actions(self) -> np.ndarray:
+        """Fire at a bot straight ahead in range; otherwise take the move or turn that most
+        shortens the way to a shot: min over bots and headings of (moves to a cell that sees
+        the bot along that heading + quarter turns to face it). Among equally short ways it
+        avoids cells a bot can shoot at, the more so the better the bot shoots."""
+        self._build_aim_tables()
+        tasks = self.task_ids
+        hw = self.cells_per_map
+        n = self.num_envs
+        active = np.arange(self.max_bots)[None, :] < self._num_bots[tasks][:, None]  # (N, B)
+        sight_base = (tasks * hw * hw)[:, None]
+        sight = self._sight[sight_base + self.position[:, None] * hw + self.bot_cell]
+        in_range = self._manhattan(self.position[:, None], self.bot_cell) <= self.config.laser_range
+        ahead = (active & (sight == self.heading[:, None] + 1) & in_range).any(axis=1)
+
+        moves = np.arange(FIRE)  # every action but fire: the four moves and the two turns
+        target = self.position[:, None] + self._move[self.heading[:, None], moves[None, :]]  # (N, 6)
+        blocked = self._wall_flat[self._task_base[:, None] + target]
+        new_pos = np.where(blocked, self.position[:, None], target)
+        new_heading = (self.heading[:, None] + TURN_DELTA[moves][None, :]) & 3
+        # cost[n, a, b, h] = aim[task, h, new_pos, bot] + turns(new_heading -> h)
+        h = np.arange(4)
+        turns = np.minimum((h[None, None, :] - new_heading[:, :, None]) & 3, (new_heading[:, :, None] - h[None, None, :]) & 3)
+        aim = self._aim[tasks[:, None, None, None], h[None, None, None, :], new_pos[:, :, None, None],
+                        self.bot_cell[:, None, :, None]].astype(np.int64)  # (N, 6, B, 4)
+        cost = aim + turns[:, :, None, :]
+        cost = np.where(active[:, None, :, None], cost, 10_000).min(axis=(2, 3))  # (N, 6)
+        exposed = (
+            active[:, None, :]
+            & (self._sight[sight_base[:, :, None] + self.bot_cell[:, None, :] * hw + new_pos[:, :, None]] > 0)
+            & (self._manhattan(self.bot_cell[:, None, :], new_pos[:, :, None]) <= self._bot_range[tasks][:, None, None])
+        ).any(axis=2)
+        # A cell in a bot's line of fire costs EXPOSURE_WEIGHT * fire_probability**2 half
+        # steps: nearly nothing against easy bots, two steps against the hard ones (fire 0.5),
+        # where waiting for the chasing bot to walk into the laser (the agent fires first)
+        # beats walking into its line.
+        penalty = EXPOSURE_WEIGHT * self._bot_fire[tasks][:, None] ** 2
+        best = np.argmin(2 * cost + penalty * exposed, axis=1)
+        actions = moves[best]
+        return np.where(ahead, FIRE, actions)
 
     # ------------------------------------------------------------------ text rendering
 
@@ -495,16 +555,18 @@ class GridTaskVecEnv(VectorEnv):
 class GridTaskEnv(gymnasium.Env):
     """One task of a family as a plain `gymnasium.Env` (a batched engine of size 1).
 
-    Reset with `seed=s + j` it follows the same trajectory as environment j of a batched
-    env of the same task reset with `seed=s`.
+    Built with `env_index=j` and reset with `seed=s` it follows the same trajectory as
+    environment j of a batched env (of the same task) reset with `seed=s`.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, config: FamilyConfig, task: int, render_mode: str | None = None):
+    def __init__(self, config: FamilyConfig, task: int, render_mode: str | None = None, env_index: int = 0):
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.engine = GridTaskVecEnv(config, [task], autoreset=False)
+        if int(env_index) < 0:
+            raise ValueError(f"env_index must be a non-negative integer, got {env_index!r}")
+        self.engine = GridTaskVecEnv(config, [task], autoreset=False, env_index=int(env_index))
         self.task = task
         self.render_mode = render_mode
         self.observation_space = self.engine.single_observation_space

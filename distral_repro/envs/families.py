@@ -228,9 +228,11 @@ def make_grid_family(family: str, num_workers: int, seed: int | None = 0, preset
 def _single_env_class(family: str):
     class_name = {"maze": "MazeEnv", "navigation": "NavigationEnv", "lasertag": "LaserTagEnv"}[family]
 
-    def __init__(self, task: int = 0, preset: str = "default", render_mode: str | None = None, **overrides):
+    def __init__(
+        self, task: int = 0, preset: str = "default", render_mode: str | None = None, env_index: int = 0, **overrides
+    ):
         config = family_config(family, preset, **overrides)
-        GridTaskEnv.__init__(self, config, check_task(family, task, len(config.tasks)), render_mode)
+        GridTaskEnv.__init__(self, config, check_task(family, task, len(config.tasks)), render_mode, env_index)
 
     return type(class_name, (GridTaskEnv,), {"__init__": __init__, "__doc__": f"One {family} task as a gymnasium.Env."})
 

@@ -1,0 +1,84 @@
+"""The study's design: best-known references, the selection rule's replay, horizons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distral_repro.analysis import best_known
+from distral_repro.analysis.scores import References
+from distral_repro.reference import BEST_KNOWN, apply_best_known
+
+
+def _refs(uppers, sources, env="maze"):
+    return pd.DataFrame({"env": env, "preset": "default", "task": range(len(uppers)), "random_return": 0.0,
+                         "upper_return": uppers, "upper_source": sources, "upper_ci": 0.1, "upper_episodes": 64})
+
+
+def test_best_known_keeps_only_tasks_beaten_by_more_than_the_margin():
+    # scripted 10 on both tasks, random 0: the limit is 11; the best setting means are 10.5 and 12.
+    finals = pd.DataFrame({
+        "env": "maze", "preset": "default", "task": [0, 0, 1, 1, 1, 1], "study": "s", "beta": 1.0, "lr": 1e-3,
+        "algo": ["A", "A", "A", "A", "B", "B"], "final": [10.0, 11.0, 8.0, 8.0, 11.0, 13.0],
+    })
+    best = best_known.best_setting_means(finals)
+    assert list(best["best_known_return"]) == [10.5, 12.0] and list(best["algo"]) == ["A", "B"]
+    out = best_known.exceeding(best, _refs([10.0, 10.0], "scripted"))
+    assert list(out["task"]) == [1] and out["best_known_return"].iloc[0] == 12.0 and out["runs"].iloc[0] == 2
+
+
+def test_apply_best_known_raises_only_scripted_references_that_are_lower():
+    table = _refs([10.0, 10.0, 10.0], ["scripted", "scripted", "scripted"])
+    known = pd.DataFrame({"env": "maze", "preset": "default", "task": [1, 2], "best_known_return": [12.0, 9.0]})
+    out = apply_best_known(table, known)
+    assert list(out["upper_return"]) == [10.0, 12.0, 10.0]
+    assert list(out["upper_source"]) == ["scripted", "best_known", "scripted"]
+    refs = References(out).check("maze", (0, 1, 2), "default")
+    assert refs.source == "scripted; best_known on tasks 1"
+    np.testing.assert_allclose(refs.normalise(np.array([12.0, 12.0, 5.0])), [1.2, 1.0, 0.5])
+
+
+def test_the_documented_best_known_returns_name_their_provenance():
+    table = pd.read_csv(BEST_KNOWN)
+    assert set(best_known.COLUMNS) <= set(table.columns)
+    assert (table["best_known_return"] > table["scripted_return"]).all() and (table["runs"] >= 2).all()
+
+
+# ----------------------------------------------------------------------------- horizons
+
+from distral_repro.analysis import horizons  # noqa: E402
+from distral_repro.analysis.select import late_score, pick_setting  # noqa: E402
+
+
+def test_last_quarter_gain_is_the_fitted_slope_times_the_span():
+    steps = np.array([10, 20, 30, 40, 50, 60, 70, 80])  # last quarter: steps >= 60 -> 60, 70, 80
+    rising = np.array([0, 0, 0, 0, 0, 0.2, 0.3, 0.4])  # slope 0.01 per step over a span of 20 -> 0.2
+    flat = np.array([0, 0, 0, 0, 0, 0.5, 0.4, 0.5])  # slope 0 -> 0
+    np.testing.assert_allclose(horizons.last_quarter_gain(steps, np.stack([rising, flat])), [0.2, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="fewer than 2"):
+        horizons.last_quarter_gain(np.array([1, 2, 3, 100]), np.zeros((1, 4)))
+
+
+def test_flattened_by_one_sided_interval_against_the_tolerance():
+    # gains 0.1, 0.2, 0.3: mean 0.2, se 0.1/sqrt(3) = 0.0577, t(0.95, 2) = 2.920 -> lower 0.0314 <= 0.05: flat
+    assert horizons.flattened(np.array([0.1, 0.2, 0.3]))
+    # gains 0.18, 0.2, 0.22: se 0.01155 -> lower 0.2 - 0.0337 = 0.166 > 0.05: still rising
+    assert not horizons.flattened(np.array([0.18, 0.2, 0.22]))
+    assert horizons.flattened(np.array([0.04])) and not horizons.flattened(np.array([0.06]))
+    assert horizons.horizon_phrase(128000, False) == "at 128,000 steps per task"
+
+
+def test_late_score_averages_the_last_quarter_and_skips_empty_points():
+    progress = pd.DataFrame({"step": [10, 20, 30, 40, 10, 20, 30, 40], "task": [0] * 4 + [1] * 4,
+                             "episode_return": [0, 1, 2, 4, 0, 1, 3, 6]})
+    # references random 0, upper 4 and 8: last quarter (step > 30) -> scores 4/4 and 6/8 -> 0.875
+    assert late_score(progress, np.array([0.0, 0.0]), np.array([4.0, 8.0])) == pytest.approx(0.875)
+    with_empty = pd.concat([progress, pd.DataFrame({"step": [50, 50], "task": [0, 1], "episode_return": np.nan})])
+    assert late_score(with_empty, np.array([0.0, 0.0]), np.array([4.0, 8.0])) == pytest.approx(0.875)
+
+
+def test_the_rule_prefers_fewer_divergences_then_the_higher_late_score():
+    table = pd.DataFrame({"beta": [1.0, 1.0, 2.0], "lr": [1e-3, 2e-3, 1e-3], "diverged": [1, 0, 0],
+                          "late_score": [0.9, 0.5, 0.6]})
+    assert pick_setting(table) == 2
