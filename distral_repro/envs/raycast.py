@@ -18,7 +18,7 @@ field of view, as a (3, S, S) uint8 image (channels first, like the window view)
 
 Geometry (units of cells): the agent stands at (y + 0.5, x + 0.5) of its cell with eye
 height 0.5 in a map whose walls are 1 high. Image column j looks along
-forward + right * c_j with c_j = (2 j + 1) / S - 1, so a point at depth d (along the
+forward + right * c_j with c_j = (2 j + 1 - S) / S, so a point at depth d (along the
 heading) and lateral offset l (to the right) is seen at column S / 2 (1 + l / d), and
 height z at row S / 2 + S / 2 (0.5 - z) / d.
 """
@@ -41,6 +41,7 @@ WALL_PALETTE = np.array(
      (90, 200, 190), (200, 200, 200)],
     dtype=np.float32,
 )
+CACHE_LIMIT_MIB = 256  # wall frames of every (task, free cell, heading) kept at most this large
 X_SIDE_SHADE = 0.7  # faces hit on an x side (walls running north-south) are darker
 FOG = 0.12  # brightness 1 / (1 + FOG * t) at distance t
 STRIPE_SHADE = 0.75  # darker stripes on the walls
@@ -67,8 +68,8 @@ def check_view(view, image_size) -> None:
 
 
 def camera_offsets(size: int) -> np.ndarray:
-    """c_j = (2 j + 1) / S - 1 of each image column: (S,) float64, symmetric about 0."""
-    return (2.0 * np.arange(size) + 1.0) / size - 1.0
+    """c_j = (2 j + 1 - S) / S of each image column: (S,) float64, exactly antisymmetric (c_{S-1-j} = -c_j)."""
+    return (2.0 * np.arange(size) + 1.0 - size) / size
 
 
 def ray_tables(size: int) -> dict[str, np.ndarray]:
@@ -168,7 +169,7 @@ def shade_walls(colour: np.ndarray, stripes: np.ndarray, t: np.ndarray, x_side: 
 
 
 def compose(t: np.ndarray, wall_rgb: np.ndarray, sky_floor: np.ndarray) -> np.ndarray:
-    """Walls over floor and ceiling: (N, 3, S, S) float32.
+    """Walls over floor and ceiling: (N, 3, S, S), the dtype of the colours (uint8 in use).
 
     Column j shows the wall in rows r with |r + 0.5 - S/2| < S / (4 t).
     """
@@ -192,16 +193,20 @@ def sprite_masks(depth: np.ndarray, lateral: np.ndarray, kind: np.ndarray, scale
     half_h = half * scale / depth / 2.0  # screen half-height of the sprite
     half_w = np.where(kind == 2, half_h / 2.0, half_h)
     centre_row = half + half * (0.5 - scale / 2.0) / depth  # its middle at height scale / 2
-    cols = (np.arange(size) + 0.5)[None, :]
-    rows = (np.arange(size) + 0.5)[None, :]
-    px = (cols - centre_col[:, None]) / half_w[:, None]  # (K, S) in units of the half-width
-    py = (rows - centre_row[:, None]) / half_h[:, None]
-    px2, py2 = px[:, None, :], py[:, :, None]  # (K, 1, S), (K, S, 1)
-    disc = px2**2 + py2**2 < 1.0
-    diamond = np.abs(px2) + np.abs(py2) < 1.0
-    bar = (np.abs(px2) < 1.0) & (np.abs(py2) < 1.0)
-    shape = np.where((kind == 0)[:, None, None], disc, np.where((kind == 1)[:, None, None], diamond, bar))
-    return shape & (zbuffer > depth[:, None])[:, None, :]
+    pixels = np.arange(size) + 0.5
+    px = np.abs(pixels[None, :] - centre_col[:, None]) / half_w[:, None]  # (K, S) in half-widths
+    py = np.abs(pixels[None, :] - centre_row[:, None]) / half_h[:, None]
+    out = np.zeros((depth.size, size, size), dtype=bool)
+    shapes = (
+        lambda a, b: a * a + b * b < 1.0,  # disc
+        lambda a, b: a + b < 1.0,  # diamond
+        lambda a, b: (a < 1.0) & (b < 1.0),  # bar
+    )
+    for k, inside in enumerate(shapes):  # a loop over the three kinds of sprite
+        rows = np.flatnonzero(kind == k)
+        if rows.size:
+            out[rows] = inside(px[rows, None, :], py[rows, :, None])
+    return out & (zbuffer > depth[:, None])[:, None, :]
 
 
 class FirstPersonRenderer:
@@ -211,15 +216,17 @@ class FirstPersonRenderer:
     reads the engine's state (grid, position, heading, bots) and touches nothing.
     """
 
-    def __init__(self, engine, image_size: int):
+    def __init__(self, engine, image_size: int, cache: bool = True):
         check_view("first_person", image_size)
+        self.cache = cache
+        self._frames = self._depths = self._slot = None  # the wall cache, built on first use
         self.size = int(image_size)
         self.width = engine.width
         styles = [wall_style(w, engine.width, t.maze.seed) for w, t in zip(engine.walls, engine.config.tasks)]
         self.wall_colour = np.concatenate([s[0] for s in styles])  # (T*HW, 3)
         self.wall_stripes = np.concatenate([s[1] for s in styles])
         self.rays = ray_tables(self.size)
-        self.sky_floor = background(self.size)
+        self.sky_floor = background(self.size).astype(np.uint8)
         self.max_steps = 2 * engine.width
         codes = sorted(SPRITES)
         self._sprite_kind = np.zeros(max(codes) + 1, dtype=np.int64)
@@ -234,14 +241,52 @@ class FirstPersonRenderer:
 
     def render(self, engine) -> np.ndarray:
         """(N, 3, S, S) uint8 frames of every environment of `engine`."""
-        t, cell, x_side, u = cast_rays(
-            engine._wall_flat, self.width, engine._task_base, engine.position, engine.heading, self.rays, self.max_steps
-        )
-        flat = engine._task_base[:, None] + cell
-        wall_rgb = shade_walls(self.wall_colour[flat], self.wall_stripes[flat], t, x_side, u)
-        image = compose(t, wall_rgb, self.sky_floor)
+        if self.cache and self._frames is None:
+            self._build_cache(engine)
+        if self._frames is not None:
+            row = self._slot[engine._task_base + engine.position] * 4 + engine.heading
+            image, t = self._frames[row], self._depths[row]
+        else:
+            image, t = self.render_walls(engine._wall_flat, engine._task_base, engine.position, engine.heading)
         self._draw_sprites(engine, image, t)
-        return image.astype(np.uint8)
+        return image
+
+    def render_walls(self, wall_flat: np.ndarray, map_base: np.ndarray, position: np.ndarray, heading: np.ndarray):
+        """Walls, floor and ceiling seen from each (map, cell, heading): (K, 3, S, S) uint8 and t (K, S)."""
+        t, cell, x_side, u = cast_rays(wall_flat, self.width, map_base, position, heading, self.rays, self.max_steps)
+        flat = map_base[:, None] + cell
+        wall_rgb = shade_walls(self.wall_colour[flat], self.wall_stripes[flat], t, x_side, u).astype(np.uint8)
+        return compose(t, wall_rgb, self.sky_floor), t
+
+    def _build_cache(self, engine) -> None:
+        """Walls depend only on (task, cell, heading): render every free cell's four views once.
+
+        The cache holds exactly what `render_walls` draws (the same function, batched over
+        all views of all tasks); frames beyond CACHE_LIMIT_MIB fall back to rendering walls
+        every step. It is not pickled (checkpoints stay small) and is rebuilt on first use.
+        """
+        hw = engine.cells_per_map
+        free = np.flatnonzero(~engine._wall_flat)  # cells of every task's map, offset by task * HW
+        if free.size * 4 * 3 * self.size**2 > CACHE_LIMIT_MIB * 2**20:
+            self.cache = False
+            return
+        slot = np.zeros(engine._wall_flat.size, dtype=np.int64)  # walls map to slot 0, never used
+        slot[free] = np.arange(free.size)
+        views = np.repeat(free, 4)
+        heading = np.tile(np.arange(4), free.size)
+        base = (views // hw) * hw
+        frames, depths = [], []
+        for start in range(0, views.size, 1024):  # chunks bound the temporary memory
+            part = slice(start, start + 1024)
+            image, t = self.render_walls(engine._wall_flat, base[part], views[part] - base[part], heading[part])
+            frames.append(image)
+            depths.append(t)
+        self._frames, self._depths, self._slot = np.concatenate(frames), np.concatenate(depths), slot
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_frames"] = state["_depths"] = state["_slot"] = None
+        return state
 
     def _sprites(self, engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every object and active bot of every environment: (env, cell, code), each (K,)."""
@@ -274,13 +319,12 @@ class FirstPersonRenderer:
             return
         env, depth, lateral, code = env[seen], depth[seen].astype(np.float64), lateral[seen], code[seen]
         masks = sprite_masks(depth, lateral, self._sprite_kind[code], self._sprite_scale[code], self.size, t[env])
-        rgb = self._sprite_rgb[code] / (1.0 + FOG * depth)[:, None].astype(np.float32)
-        # Painter's order: far to near, bots over objects in the same cell. Sprites at one depth
-        # never overlap (cells one apart are S / (2 d) columns apart, sprites at most that wide).
-        for d in np.unique(depth)[::-1]:  # a loop over distances (at most the map's side), not envs
-            for is_bot in (False, True):
-                pick = np.flatnonzero((depth == d) & ((code == BOT) == is_bot))
-                if pick.size == 0:
-                    continue
-                k, r, c = np.nonzero(masks[pick])
-                image[env[pick][k], :, r, c] = rgb[pick][k]
+        k, r, c = np.nonzero(masks)
+        # Each pixel shows its nearest sprite (a bot over an object in the same cell).
+        pixel = (env[k] * self.size + r) * self.size + c
+        order = np.lexsort((code[k] != BOT, depth[k], pixel))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = pixel[order[1:]] != pixel[order[:-1]]
+        k, r, c = k[order[first]], r[order[first]], c[order[first]]
+        rgb = (self._sprite_rgb[code] / (1.0 + FOG * depth)[:, None]).astype(np.uint8)
+        image[env[k], :, r, c] = rgb[k]
