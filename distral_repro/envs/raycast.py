@@ -163,7 +163,8 @@ def background(size: int) -> np.ndarray:
 
 def shade_walls(colour: np.ndarray, stripes: np.ndarray, t: np.ndarray, x_side: np.ndarray, u: np.ndarray) -> np.ndarray:
     """(N, S, 3) wall colours of each column: cell colour x stripes x side x distance."""
-    stripe = np.where(np.floor(u * 2 * stripes) % 2 == 1, STRIPE_SHADE, 1.0)
+    # 2 n + 1 bands across a face, the odd ones dark: n stripes, symmetric within the face.
+    stripe = np.where(np.floor(u * (2 * stripes + 1)) % 2 == 1, STRIPE_SHADE, 1.0)
     light = stripe * np.where(x_side, X_SIDE_SHADE, 1.0) / (1.0 + FOG * t)
     return colour * light[..., None].astype(np.float32)
 
@@ -227,7 +228,7 @@ class FirstPersonRenderer:
         self.wall_stripes = np.concatenate([s[1] for s in styles])
         self.rays = ray_tables(self.size)
         self.sky_floor = background(self.size).astype(np.uint8)
-        self.max_steps = 2 * engine.width
+        self.max_steps = engine.cells_per_map // engine.width + engine.width  # a ray crosses at most H + W cells
         codes = sorted(SPRITES)
         self._sprite_kind = np.zeros(max(codes) + 1, dtype=np.int64)
         self._sprite_scale = np.zeros(max(codes) + 1)
