@@ -101,6 +101,16 @@ if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
         "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
     )
 GW_SEEDS = config["gridworld"]["seeds"]
+# What the agents observe (config keys view, image_size; docs/first_person.md): the training
+# command's view options, empty for the default window view so that its jobs' command is unchanged.
+VIEW = config.get("view", "window")
+IMAGE_SIZE = config.get("image_size", 32)
+if VIEW != "window" and set(ENVS) - set(BUILTIN_ENVS):
+    raise ValueError(
+        f"config key 'view': {VIEW!r} exists for the built-in families only; "
+        f"{', '.join(sorted(set(ENVS) - set(BUILTIN_ENVS)))} keep their own observations (list only built-in environments)"
+    )
+VIEW_ARGS = "" if VIEW == "window" else f" --view {VIEW} --image-size {IMAGE_SIZE}"
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
@@ -233,7 +243,7 @@ def start_forkserver():
 TRAIN_COMMAND = (
     "python -m distral_repro.forkserver run -- --algo {wildcards.algo:q} --env {wildcards.env}"
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}" + VIEW_ARGS
 )
 TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
