@@ -298,3 +298,21 @@ def test_kill_and_resume_with_pixel_observations_ends_like_an_uninterrupted_run(
     pd.testing.assert_frame_equal(pd.read_csv(killed / "pi0_eval.csv"), pd.read_csv(reference / "pi0_eval.csv"))
     a, b = (json.loads((d / "summary.json").read_text()) for d in (killed, reference))
     assert a["final_return"] == b["final_return"] and a["auc_return"] == b["auc_return"]
+
+
+# ----------------------------------------------------------------------------- the workflow
+
+
+def test_the_view_config_switch_reaches_every_training_job(tmp_path):
+    from test_workflow import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    target = "results/runs/maze/A3C/beta1000_lr4e-3_seed0/summary.json"
+    window = snakemake(workdir, "-n", "-p", "--config", "preset=smoke", "--", target).stdout
+    assert "distral_repro.forkserver run" in window and "--view" not in window  # the window jobs' command is as before
+    pixels = snakemake(workdir, "-n", "-p", "--config", "preset=smoke", "view=first_person", "image_size=84", "--", target)
+    assert "--preset smoke --threads 1 --view first_person --image-size 84" in pixels.stdout
+    for bad, key in (("view=fisheye", "view"), ("image_size=8", "image_size")):
+        proc = snakemake(workdir, "-n", "--config", "preset=smoke", "view=first_person", bad, check=False)
+        assert proc.returncode != 0 and key in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()

@@ -45,7 +45,16 @@ def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_fi
         "train_s": summary["wall_time_s"],
         "steps_per_s": summary["steps_per_second"],
         "peak_rss_mib": _peak_rss_mib(),
+        # CPU seconds of the whole process: on a shared, busy host a better cost than wall time.
+        "process_cpu_s": _cpu_seconds(),
     }
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_worker(algo: str, args) -> dict:
