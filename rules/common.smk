@@ -111,6 +111,10 @@ if VIEW != "window" and set(ENVS) - set(BUILTIN_ENVS):
         f"{', '.join(sorted(set(ENVS) - set(BUILTIN_ENVS)))} keep their own observations (list only built-in environments)"
     )
 VIEW_ARGS = "" if VIEW == "window" else f" --view {VIEW} --image-size {IMAGE_SIZE}"
+# A first-person job needs more memory and time (docs/first_person.md): resources.train_first_person.
+TRAIN_RESOURCES = config["resources"]["train"]
+if VIEW == "first_person":
+    TRAIN_RESOURCES = config["resources"].get("train_first_person", TRAIN_RESOURCES)
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from gymnasium.utils.env_checker import check_env
 
 import distral_repro.envs as envs
@@ -312,7 +313,23 @@ def test_the_view_config_switch_reaches_every_training_job(tmp_path):
     assert "distral_repro.forkserver run" in window and "--view" not in window  # the window jobs' command is as before
     pixels = snakemake(workdir, "-n", "-p", "--config", "preset=smoke", "view=first_person", "image_size=84", "--", target)
     assert "--preset smoke --threads 1 --view first_person --image-size 84" in pixels.stdout
+    first_person = yaml.safe_load((workdir / "config/config.yaml").read_text())["resources"]["train_first_person"]
+    assert f"mem_mb={first_person['mem_mb']}" in pixels.stdout and f"mem_mb={first_person['mem_mb']}" not in window
     for bad, key in (("view=fisheye", "view"), ("image_size=8", "image_size")):
         proc = snakemake(workdir, "-n", "--config", "preset=smoke", "view=first_person", bad, check=False)
         assert proc.returncode != 0 and key in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
+
+
+def test_bench_envs_measures_the_first_person_view_beside_the_window(tmp_path, capsys):
+    from distral_repro.bench.envs import main
+
+    out = tmp_path / "bench.json"
+    views = ["window", "first_person:16", "first_person:16:nocache"]
+    assert main(["--families", "maze", "--num-envs", "8", "--seconds", "0.2", "--no-minigrid", "--views", *views,
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["name"] for r in rows] == ["maze", "maze first_person 16x16", "maze first_person 16x16 (no wall cache)"]
+    assert all(r["steps_per_second"] > 0 for r in rows) and rows[1]["env_arrays_mib"] > rows[0]["env_arrays_mib"]
+    with pytest.raises(SystemExit):
+        main(["--families", "maze", "--views", "first_person:8"])

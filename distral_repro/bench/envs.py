@@ -45,27 +45,34 @@ def _array_mib(obj) -> float:
     return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray)) / 2**20
 
 
-DEFAULT_VIEWS = ("window", "first_person:32", "first_person:84")
+DEFAULT_VIEWS = ("window", "first_person:32", "first_person:32:nocache", "first_person:84")
 
 
 def parse_view(text: str) -> dict:
-    """'window' -> {}, 'first_person:32' -> {view: first_person, image_size: 32} (ValueError if invalid)."""
+    """'window' -> {}, 'first_person:32' -> {view: first_person, image_size: 32} (ValueError if invalid).
+
+    'first_person:32:nocache' also turns the renderer's wall cache off (walls ray-cast every step).
+    """
     from distral_repro.envs.raycast import DEFAULT_IMAGE_SIZE, check_view
 
+    text, nocache = (text[: -len(":nocache")], True) if text.endswith(":nocache") else (text, False)
     view, _, size = text.partition(":")
-    if view == "window" and not size:
+    if view == "window" and not size and not nocache:
         return {}
     try:
         image_size = int(size) if size else DEFAULT_IMAGE_SIZE
     except ValueError:
         raise ValueError(f"view {text!r}: the frame size after ':' must be an integer") from None
     check_view(view, image_size)
-    return {"view": view, "image_size": image_size}
+    return {"view": view, "image_size": image_size, **({"cache": False} if nocache else {})}
 
 
 def view_label(family: str, settings: dict) -> str:
     """The row name: the family for the window view, else e.g. 'maze first_person 32x32'."""
-    return family if not settings else f"{family} {settings['view']} {settings['image_size']}x{settings['image_size']}"
+    if not settings:
+        return family
+    cache = " (no wall cache)" if settings.get("cache") is False else ""
+    return f"{family} {settings['view']} {settings['image_size']}x{settings['image_size']}{cache}"
 
 
 def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_file: str | None = None,
@@ -73,7 +80,9 @@ def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_
     """Random-policy throughput of a family with `num_envs` environments in total, in `view`."""
     spec = _specs(env_file)[family]
     settings = parse_view(view)
-    env = spec.make(num_envs // spec.num_tasks, seed=0, preset=preset, **settings)
+    env = spec.make(num_envs // spec.num_tasks, seed=0, preset=preset, **{k: v for k, v in settings.items() if k != "cache"})
+    if settings.get("cache") is False:
+        env.renderer.cache = False
     env.reset()  # first-person: builds the wall cache (construction, not stepping)
     actions = np.random.default_rng(0).integers(0, env.single_action_space.n, (512, env.num_envs))
     for i in range(20):  # warm-up
@@ -172,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per env")
     parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="env preset (map sizes)")
     parser.add_argument("--views", nargs="+", default=list(DEFAULT_VIEWS),
-                        help="views of the built-in families: window, first_person:SIZE (SIZE 16..84)")
+                        help="views of the built-in families: window, first_person:SIZE (SIZE 16..84), "
+                             "first_person:SIZE:nocache (walls ray-cast every step)")
     parser.add_argument("--no-minigrid", action="store_true", help="skip the MiniGrid FourRooms comparison")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
