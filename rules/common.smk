@@ -247,8 +247,9 @@ def start_forkserver():
 TRAIN_COMMAND = (
     "python -m distral_repro.forkserver run -- --algo {wildcards.algo:q} --env {wildcards.env}"
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}" + VIEW_ARGS
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
 )
+TRAIN_COMMAND = f"{TRAIN_COMMAND}{VIEW_ARGS}"
 TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 
