@@ -9,7 +9,7 @@ env's own arrays. MiniGrid's FourRooms (one env, the usual Python loop; `--minig
 chooses others) is measured the same way in the same run for comparison. Families defined
 in an `--env-file` (`families:` block) are measured like the built-in ones. Each built-in
 family is measured in every view of `--views` (default: the one-hot window, and the
-first-person frames of envs/raycast.py at 32x32 and 84x84):
+first-person frames of envs/raycast.py at 32x32, with and without the wall cache, and 84x84):
 
     python -m distral_repro.bench envs --env-file config/config.yaml --families maze minigrid4 \
         --minigrid-ids MiniGrid-DoorKey-5x5-v0 MiniGrid-Empty-5x5-v0
