@@ -156,6 +156,15 @@ class RunConfig:
     hyper: Hyper = field(default_factory=Hyper)
     # The definition of a user family (envs.specs), None for the built-in families.
     family: dict | None = None
+    # What the agent observes (built-in families): "window" or "first_person" frames of
+    # image_size pixels (envs/raycast.py, docs/first_person.md).
+    view: str = "window"
+    image_size: int = 32
+
+    @property
+    def env_settings(self) -> dict:
+        """The env settings that differ from the families' defaults (passed to make_family)."""
+        return {} if self.view == "window" else {"view": self.view, "image_size": self.image_size}
 
     @property
     def algorithm(self) -> Algorithm:
@@ -193,6 +202,8 @@ def make_run_config(
     preset: str = "default",
     families: dict | None = None,
     hyper_overrides: dict[str, str | float] | None = None,
+    view: str = "window",
+    image_size: int = 32,
     **budget_overrides: int | None,
 ) -> RunConfig:
     """Validate user input and resolve the budget of `preset`, with optional overrides.
@@ -222,6 +233,7 @@ def make_run_config(
     lr_value = positive_float("lr", lr)
     if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    check_view_setting(view, image_size, spec is None)
     budget = BUDGETS[preset][env] if spec is None else Budget(**spec.budget_settings(preset))
     overrides = {k: v for k, v in budget_overrides.items() if v is not None}
     for key, value in overrides.items():
@@ -233,8 +245,20 @@ def make_run_config(
     family = None if spec is None else spec.definition()
     return RunConfig(
         algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget, family=family,
-        hyper=make_hyper(hyper_overrides or {}),
+        hyper=make_hyper(hyper_overrides or {}), view=view, image_size=int(image_size),
     )
+
+
+def check_view_setting(view: str, image_size: int, builtin: bool) -> None:
+    """ConfigError unless the view and frame size are valid (first person: built-in families only)."""
+    from distral_repro.envs.raycast import check_view
+
+    try:
+        check_view(view, image_size)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if view != "window" and not builtin:
+        raise ConfigError(f"view {view!r} exists for the built-in families only (a user family has its own observations)")
 
 
 def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:

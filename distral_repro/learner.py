@@ -102,7 +102,7 @@ class Learner:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.family = family_specs({config.env: config.family} if config.family else None)[config.env]
-        self.env = self.family.make(budget.workers, seed=config.seed, preset=config.preset)
+        self.env = self.family.make(budget.workers, seed=config.seed, preset=config.preset, **config.env_settings)
         self.num_tasks = self.env.num_tasks
         self.num_envs = self.env.num_envs
         self.task_ids = np.asarray(self.env.task_ids)
@@ -308,7 +308,7 @@ class Learner:
         budget = self.config.budget
         index = self.pi0_eval_updates.index(self.update)
         seed = 1_000_003 * (index + 1) + self.config.seed  # fresh episodes, same on resume
-        env = self.family.make(budget.pi0_eval_workers, seed=seed, preset=self.config.preset)
+        env = self.family.make(budget.pi0_eval_workers, seed=seed, preset=self.config.preset, **self.config.env_settings)
         generator = torch.Generator().manual_seed(seed)
         obs, _ = env.reset(seed=seed)
         n = env.num_envs

@@ -7,6 +7,12 @@ columns side by side: every weight has a leading ``K`` axis and every layer is o
 batched matmul, so one forward pass serves all tasks (K = number of tasks for the f_i
 columns; K = 1 for the shared column h that serves every task).
 
+First-person frames (``3 x S x S`` with S >= PIXEL_MIN_SIDE, envs/raycast.py) get a pixel
+torso instead, chosen from the observation's size: Mnih et al. 2016's A3C network (conv 16
+8x8 stride 4, conv 32 4x4 stride 2, fully connected 256, LSTM 256) for 84x84 frames and a
+scaled version for smaller ones (:func:`pixel_torso_layers`), again with ``[K, ...]`` weights
+run as grouped convolutions, one forward pass for all tasks.
+
 Shapes: ``K`` columns, ``M`` rows per column (environments, or time x environments),
 ``C, V, V`` the observation, ``A`` actions, ``H`` hidden units.
 """
@@ -20,6 +26,32 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 KERNEL = 3
+#: Observations at least this wide are camera frames (envs/raycast.py) and get the pixel torso.
+PIXEL_MIN_SIDE = 16
+#: The pixel torso's fully connected layer and LSTM width (Mnih et al. 2016).
+PIXEL_HIDDEN = 256
+
+
+def pixel_torso_layers(side: int) -> tuple[tuple[int, int, int], ...]:
+    """(out_channels, kernel, stride) of the pixel torso's two convolutions for side x side frames.
+
+    84 and up: Mnih et al. 2016's A3C network, conv 16 8x8 stride 4 then conv 32 4x4 stride 2
+    (84 -> 20 -> 9). Smaller frames (16..83, e.g. the default 32): the same network scaled by
+    about 2.5, conv 16 4x4 stride 2 then conv 32 3x3 stride 2 (32 -> 15 -> 7): the first layer's
+    receptive field is again about a tenth of the frame and the final grid about 7-9 cells wide.
+    """
+    if side >= 84:
+        return ((16, 8, 4), (32, 4, 2))
+    if side >= PIXEL_MIN_SIDE:
+        return ((16, 4, 2), (32, 3, 2))
+    raise ValueError(f"frames must be at least {PIXEL_MIN_SIDE}x{PIXEL_MIN_SIDE} for the pixel torso, got {side}x{side}")
+
+
+def conv_output_side(side: int, layers) -> int:
+    """Side of the feature map after `layers` (no padding)."""
+    for _, kernel, stride in layers:
+        side = (side - kernel) // stride + 1
+    return side
 
 
 def _uniform(*shape: int, fan_in: int, gain: float = 1.0) -> nn.Parameter:
@@ -47,18 +79,23 @@ class Columns(nn.Module):
         k = num_columns
         self.num_columns = k
         self.num_actions = num_actions
+        self.pixels = view >= PIXEL_MIN_SIDE
+        if self.pixels:
+            hidden = PIXEL_HIDDEN
+            self._init_pixel_torso(channels, view)
         self.hidden = hidden
-        patch = channels * KERNEL * KERNEL
-        self.positions = (view - KERNEL + 1) ** 2
-        # im2col as one gather: flat input index of every (position, channel, ky, kx), in
-        # F.unfold's order, so patches are exactly unfold's (and ~10x cheaper for tiny views).
-        flat_index = torch.arange(channels * view * view, dtype=torch.float32).reshape(1, channels, view, view)
-        self.patch_index = F.unfold(flat_index, KERNEL)[0].t().reshape(-1).long()  # [P * C*9]
-        self.conv_w = _uniform(k, patch, conv_channels, fan_in=patch)
-        self.conv_b = _uniform(k, 1, conv_channels, fan_in=patch)
-        flat = conv_channels * self.positions
-        self.fc_w = _uniform(k, flat, hidden, fan_in=flat)
-        self.fc_b = _uniform(k, 1, hidden, fan_in=flat)
+        if not self.pixels:
+            patch = channels * KERNEL * KERNEL
+            self.positions = (view - KERNEL + 1) ** 2
+            # im2col as one gather: flat input index of every (position, channel, ky, kx), in
+            # F.unfold's order, so patches are exactly unfold's (and ~10x cheaper for tiny views).
+            flat_index = torch.arange(channels * view * view, dtype=torch.float32).reshape(1, channels, view, view)
+            self.patch_index = F.unfold(flat_index, KERNEL)[0].t().reshape(-1).long()  # [P * C*9]
+            self.conv_w = _uniform(k, patch, conv_channels, fan_in=patch)
+            self.conv_b = _uniform(k, 1, conv_channels, fan_in=patch)
+            flat = conv_channels * self.positions
+            self.fc_w = _uniform(k, flat, hidden, fan_in=flat)
+            self.fc_b = _uniform(k, 1, hidden, fan_in=flat)
         lstm_in = hidden + num_actions + 1
         self.ih_w = _uniform(k, lstm_in, 4 * hidden, fan_in=hidden)
         self.hh_w = _uniform(k, hidden, 4 * hidden, fan_in=hidden)
@@ -66,6 +103,44 @@ class Columns(nn.Module):
         # Small policy head: every column starts close to the uniform policy.
         self.pi_w = _uniform(k, hidden, num_actions, fan_in=hidden, gain=0.01)
         self.pi_b = nn.Parameter(torch.zeros(k, 1, num_actions))
+
+    def _init_pixel_torso(self, channels: int, side: int) -> None:
+        """Two convolutions and a fully connected layer (:func:`pixel_torso_layers`), ``[K, ...]`` weights.
+
+        Initialised as every other layer here (nn.Conv2d's and nn.Linear's default bound
+        1/sqrt(fan_in)); run for all K columns at once as grouped convolutions.
+        """
+        k = self.num_columns
+        self.conv_layers = pixel_torso_layers(side)
+        in_channels = channels
+        for i, (out_channels, kernel, _) in enumerate(self.conv_layers, start=1):
+            fan_in = in_channels * kernel * kernel
+            setattr(self, f"conv{i}_w", _uniform(k, out_channels, in_channels, kernel, kernel, fan_in=fan_in))
+            setattr(self, f"conv{i}_b", _uniform(k, out_channels, fan_in=fan_in))
+            in_channels = out_channels
+        flat = in_channels * conv_output_side(side, self.conv_layers) ** 2
+        self.fc_w = _uniform(k, flat, PIXEL_HIDDEN, fan_in=flat)
+        self.fc_b = _uniform(k, 1, PIXEL_HIDDEN, fan_in=flat)
+
+    def _pixel_features(self, obs: Tensor) -> Tensor:
+        """``[K, M, 3, S, S]`` uint8 frames -> ``[K, M, PIXEL_HIDDEN]``, one grouped conv per layer."""
+        k, m = obs.shape[:2]
+        x = obs.transpose(0, 1).reshape(m, -1, *obs.shape[-2:]).float() / 255.0  # [M, K*C, S, S]
+        for i, (out_channels, kernel, stride) in enumerate(self.conv_layers, start=1):
+            w, b = getattr(self, f"conv{i}_w"), getattr(self, f"conv{i}_b")
+            x = torch.relu(F.conv2d(x, w.reshape(k * out_channels, *w.shape[2:]), b.reshape(-1), stride=stride, groups=k))
+        x = x.reshape(m, k, -1).transpose(0, 1)  # [K, M, 32 * s * s]
+        return torch.relu(torch.baddbmm(self.fc_b, x, self.fc_w))
+
+    def _window_features(self, obs: Tensor) -> Tensor:
+        """``[K, M, C, V, V]`` one-hot windows -> ``[K, M, H]`` (3x3 conv as an im2col matmul, fc)."""
+        k, m = obs.shape[:2]
+        # Cast before gathering: index_select on float is ~5x faster than on uint8 (same values).
+        x = obs.reshape(k * m, -1).float()
+        patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1)  # [K, M*P, C*9]
+        conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
+        conv = conv.reshape(k, m, -1)
+        return torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
 
     def initial_state(self, rows_per_column: int) -> tuple[Tensor, Tensor]:
         """Zero LSTM state ``(h, c)``, each ``[K, M, H]``."""
@@ -83,13 +158,7 @@ class Columns(nn.Module):
         Returns:
             ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`.
         """
-        k, m = obs.shape[:2]
-        # Cast before gathering: index_select on float is ~5x faster than on uint8 (same values).
-        x = obs.reshape(k * m, -1).float()
-        patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1)  # [K, M*P, C*9]
-        conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
-        conv = conv.reshape(k, m, -1)
-        features = torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
+        features = self._pixel_features(obs) if self.pixels else self._window_features(obs)
         action = F.one_hot(prev_action, self.num_actions).to(features.dtype)
         lstm_in = torch.cat([features, action, prev_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
         return torch.baddbmm(self.lstm_b, lstm_in, self.ih_w)
@@ -140,7 +209,8 @@ class DistralNet(nn.Module):
         self.num_tasks = num_tasks
         self.h = Columns(1, obs_shape, num_actions, hidden, conv_channels) if has_h else None
         self.f = Columns(num_tasks, obs_shape, num_actions, hidden, conv_channels) if has_f else None
-        self.value = TaskValueHeads(num_tasks, hidden)
+        width = (self.f or self.h).hidden  # the pixel torso sets its own width
+        self.value = TaskValueHeads(num_tasks, width)
 
     def columns(self) -> dict[str, Columns]:
         return {name: col for name, col in (("h", self.h), ("f", self.f)) if col is not None}

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-task", type=int, help="override the preset's env steps per task")
     p.add_argument("--workers", type=int, help="override the preset's workers per task")
     p.add_argument("--unroll", type=int, help="override the preset's unroll length (n of n-step returns)")
+    p.add_argument("--view", default="window", help="observations: window (one-hot) or first_person (RGB frames)")
+    p.add_argument("--image-size", type=int, default=32, help="first-person frame side in pixels, 16..84")
     p.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
                    help="override a shared setting of config.Hyper, e.g. rmsprop_eps=1e-7 (repeatable; for pilots)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes its `threads`)")
@@ -89,6 +91,7 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     config = make_run_config(
         args.algo, args.env, args.beta, args.lr, args.seed, args.preset, families=families, hyper_overrides=hyper,
         steps_per_task=args.steps_per_task, workers=args.workers, unroll=args.unroll,
+        view=args.view, image_size=args.image_size,
     )
     if config.family is not None:
         check_family(config)
@@ -137,7 +140,8 @@ def check_writable(out: Path) -> None:
 def _identity(config_dict: dict) -> dict:
     """The fields that make two runs the same run (a user family's definition included)."""
     keys = ("algo", "env", "beta", "lr", "seed", "preset", "budget", "hyper")
-    return {**{k: config_dict[k] for k in keys}, "family": config_dict.get("family")}
+    view = {"view": config_dict.get("view", "window"), "image_size": config_dict.get("image_size", 32)}
+    return {**{k: config_dict[k] for k in keys}, "family": config_dict.get("family"), **view}
 
 
 def check_out_dir(out: Path, config: RunConfig) -> None:

@@ -101,6 +101,20 @@ if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
         "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
     )
 GW_SEEDS = config["gridworld"]["seeds"]
+# What the agents observe (config keys view, image_size; docs/first_person.md): the training
+# command's view options, empty for the default window view so that its jobs' command is unchanged.
+VIEW = config.get("view", "window")
+IMAGE_SIZE = config.get("image_size", 32)
+if VIEW != "window" and set(ENVS) - set(BUILTIN_ENVS):
+    raise ValueError(
+        f"config key 'view': {VIEW!r} exists for the built-in families only; "
+        f"{', '.join(sorted(set(ENVS) - set(BUILTIN_ENVS)))} keep their own observations (list only built-in environments)"
+    )
+VIEW_ARGS = "" if VIEW == "window" else f" --view {VIEW} --image-size {IMAGE_SIZE}"
+# A first-person job needs more memory and time (docs/first_person.md): resources.train_first_person.
+TRAIN_RESOURCES = config["resources"]["train"]
+if VIEW == "first_person":
+    TRAIN_RESOURCES = config["resources"].get("train_first_person", TRAIN_RESOURCES)
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
@@ -235,6 +249,7 @@ TRAIN_COMMAND = (
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
     " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
 )
+TRAIN_COMMAND = f"{TRAIN_COMMAND}{VIEW_ARGS}"
 TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 

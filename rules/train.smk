@@ -31,8 +31,8 @@ rule train:
         env_file=lambda wildcards, input: f"--env-file {input.family}" if input.family else "",
     threads: config["threads"]
     resources:
-        mem_mb=config["resources"]["train"]["mem_mb"],
-        runtime=config["resources"]["train"]["runtime"],
+        mem_mb=TRAIN_RESOURCES["mem_mb"],
+        runtime=TRAIN_RESOURCES["runtime"],
     shell:
         TRAIN_SHELL
 
@@ -58,7 +58,7 @@ rule train_confirmation:
         steps=lambda wildcards: CONFIRM_STEPS[wildcards.env],
     threads: config["threads"]
     resources:
-        mem_mb=config["resources"]["train"]["mem_mb"],
-        runtime=config["resources"]["train"]["runtime"],
+        mem_mb=TRAIN_RESOURCES["mem_mb"],
+        runtime=TRAIN_RESOURCES["runtime"],
     shell:
         CONFIRMATION_SHELL

@@ -7,7 +7,9 @@ uniformly random actions for about `--seconds`, and reports env steps per second
 resident memory of the process (interpreter and libraries included) and the size of the
 env's own arrays. MiniGrid's FourRooms (one env, the usual Python loop; `--minigrid-ids`
 chooses others) is measured the same way in the same run for comparison. Families defined
-in an `--env-file` (`families:` block) are measured like the built-in ones:
+in an `--env-file` (`families:` block) are measured like the built-in ones. Each built-in
+family is measured in every view of `--views` (default: the one-hot window, and the
+first-person frames of envs/raycast.py at 32x32, with and without the wall cache, and 84x84):
 
     python -m distral_repro.bench envs --env-file config/config.yaml --families maze minigrid4 \
         --minigrid-ids MiniGrid-DoorKey-5x5-v0 MiniGrid-Empty-5x5-v0
@@ -43,11 +45,45 @@ def _array_mib(obj) -> float:
     return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray)) / 2**20
 
 
-def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_file: str | None = None) -> dict:
-    """Random-policy throughput of a family with `num_envs` environments in total."""
+DEFAULT_VIEWS = ("window", "first_person:32", "first_person:32:nocache", "first_person:84")
+
+
+def parse_view(text: str) -> dict:
+    """'window' -> {}, 'first_person:32' -> {view: first_person, image_size: 32} (ValueError if invalid).
+
+    'first_person:32:nocache' also turns the renderer's wall cache off (walls ray-cast every step).
+    """
+    from distral_repro.envs.raycast import DEFAULT_IMAGE_SIZE, check_view
+
+    text, nocache = (text[: -len(":nocache")], True) if text.endswith(":nocache") else (text, False)
+    view, _, size = text.partition(":")
+    if view == "window" and not size and not nocache:
+        return {}
+    try:
+        image_size = int(size) if size else DEFAULT_IMAGE_SIZE
+    except ValueError:
+        raise ValueError(f"view {text!r}: the frame size after ':' must be an integer") from None
+    check_view(view, image_size)
+    return {"view": view, "image_size": image_size, **({"cache": False} if nocache else {})}
+
+
+def view_label(family: str, settings: dict) -> str:
+    """The row name: the family for the window view, else e.g. 'maze first_person 32x32'."""
+    if not settings:
+        return family
+    cache = " (no wall cache)" if settings.get("cache") is False else ""
+    return f"{family} {settings['view']} {settings['image_size']}x{settings['image_size']}{cache}"
+
+
+def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_file: str | None = None,
+                   view: str = "window") -> dict:
+    """Random-policy throughput of a family with `num_envs` environments in total, in `view`."""
     spec = _specs(env_file)[family]
-    env = spec.make(num_envs // spec.num_tasks, seed=0, preset=preset)
-    env.reset()
+    settings = parse_view(view)
+    env = spec.make(num_envs // spec.num_tasks, seed=0, preset=preset, **{k: v for k, v in settings.items() if k != "cache"})
+    if settings.get("cache") is False:
+        env.renderer.cache = False
+    env.reset()  # first-person: builds the wall cache (construction, not stepping)
     actions = np.random.default_rng(0).integers(0, env.single_action_space.n, (512, env.num_envs))
     for i in range(20):  # warm-up
         env.step(actions[i])
@@ -58,13 +94,13 @@ def measure_family(family: str, num_envs: int, seconds: float, preset: str, env_
         steps += 100
     elapsed = time.perf_counter() - start
     return {
-        "name": family,
+        "name": view_label(family, settings),
         "tasks": env.num_tasks,
         "envs": env.num_envs,
         "steps_per_second": steps * env.num_envs / elapsed,
         "us_per_batched_step": elapsed / steps * 1e6,
         "peak_rss_mib": _peak_rss_mib(),
-        "env_arrays_mib": _array_mib(env),
+        "env_arrays_mib": _array_mib(env) + (_array_mib(env.renderer) if getattr(env, "renderer", None) else 0.0),
     }
 
 
@@ -101,10 +137,10 @@ def measure_minigrid(seconds: float, env_id: str = MINIGRID_ID) -> dict:
     }
 
 
-def _run_worker(target: str, args: argparse.Namespace) -> dict:
+def _run_worker(target: str, args: argparse.Namespace, view: str = "window") -> dict:
     """Measure one target in a fresh process (so peak memory is its own)."""
     command = [
-        sys.executable, "-m", "distral_repro.bench.envs", "--worker", target,
+        sys.executable, "-m", "distral_repro.bench.envs", "--worker", target, "--views", view,
         "--num-envs", str(args.num_envs), "--seconds", str(args.seconds), "--preset", args.preset,
         *(["--env-file", args.env_file] if args.env_file else []),
     ]
@@ -144,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-envs", type=int, default=256, help="environments per family (all tasks together)")
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per env")
     parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="env preset (map sizes)")
+    parser.add_argument("--views", nargs="+", default=list(DEFAULT_VIEWS),
+                        help="views of the built-in families: window, first_person:SIZE (SIZE 16..84), "
+                             "first_person:SIZE:nocache (walls ray-cast every step)")
     parser.add_argument("--no-minigrid", action="store_true", help="skip the MiniGrid FourRooms comparison")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -158,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         _pin_to_one_core()
         result = measure_minigrid(args.seconds, args.worker) if args.worker.startswith("MiniGrid-") else measure_family(
-            args.worker, args.num_envs, args.seconds, args.preset, args.env_file
+            args.worker, args.num_envs, args.seconds, args.preset, args.env_file, args.views[0]
         )
         print(json.dumps(result))
         return 0
@@ -175,11 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     for family in args.families:
         if args.num_envs % specs[family].num_tasks:
             parser.error(f"--num-envs {args.num_envs} is not a multiple of the {specs[family].num_tasks} {family} tasks")
-    targets = list(args.families) + ([] if args.no_minigrid else list(args.minigrid_ids))
+    try:
+        views = [(v, parse_view(v)) for v in args.views]
+    except ValueError as error:
+        parser.error(str(error))
+    # Every built-in family in every view; user families and MiniGrid in their own observations.
+    targets = [(f, v) for f in args.families for v, settings in views if not settings or specs[f].builtin]
+    targets += [] if args.no_minigrid else [(m, "window") for m in args.minigrid_ids]
     rows = []
-    for target in targets:
+    for target, view in targets:
         try:
-            rows.append(_run_worker(target, args))
+            rows.append(_run_worker(target, args, view))
         except RuntimeError as error:
             print(error, file=sys.stderr)
             return 1

@@ -27,7 +27,8 @@ from distral_repro import numerics
 from distral_repro.bench.envs import _peak_rss_mib, _pin_to_one_core
 
 
-def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_file: str | None = None) -> dict:
+def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_file: str | None = None,
+            view: tuple[str, int] = ("window", 32)) -> dict:
     """Run one training job in this process and report its speed and memory."""
     from distral_repro import train
 
@@ -38,12 +39,14 @@ def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_fi
             args += ["--steps-per-task", str(steps_per_task)]
         if env_file:
             args += ["--env-file", env_file]
+        args += ["--view", view[0], "--image-size", str(view[1])]
         config, out, _ = train.parse(args)
         summary = train.run(config, out, threads=1, quiet=True)
         timing = json.loads((out / "timing.json").read_text())
     return {
         "algo": algo,
         "env": env,
+        "view": view[0] if view[0] == "window" else f"{view[0]} {view[1]}x{view[1]}",
         "steps_per_task": summary["steps_per_task"],
         "env_steps": summary["total_env_steps"],
         "train_s": timing["wall_time_s"],
@@ -64,6 +67,7 @@ def _run_worker(algo: str, args, mode: str) -> dict:
         cmd += ["--steps-per-task", str(args.steps_per_task)]
     if args.env_file:
         cmd += ["--env-file", args.env_file]
+    cmd += ["--view", args.view, "--image-size", str(args.image_size)]
     start, cpu_start = time.perf_counter(), _children_cpu_s()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, numerics.ENV_VAR: mode})
     if done.returncode != 0:
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps-per-task", type=int, help="override the preset's budget")
     parser.add_argument("--numerics", nargs="+", choices=numerics.MODES, default=[numerics.active_mode()],
                         help="numeric modes to run each algorithm in, alternating (default: this process's)")
+    parser.add_argument("--view", default="window", help="window, or first_person (frames of --image-size pixels)")
+    parser.add_argument("--image-size", type=int, default=32, help="first-person frame side, 16..84")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -116,14 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps-per-task must be >= 1")
     if args.worker:
         _pin_to_one_core()
-        print(json.dumps(measure(args.worker, args.env, args.preset, args.steps_per_task, args.env_file)))
+        view = (args.view, args.image_size)
+        print(json.dumps(measure(args.worker, args.env, args.preset, args.steps_per_task, args.env_file, view)))
         return 0
     from distral_repro import train
 
     try:  # the training command's own validation: one line, before any job
         with tempfile.TemporaryDirectory() as scratch:
             train.parse(["--algo", args.algos[0], "--env", args.env, "--beta", "1", "--lr", "1", "--seed", "0",
-                         "--out", str(Path(scratch) / "run"), "--preset", args.preset]
+                         "--out", str(Path(scratch) / "run"), "--preset", args.preset,
+                         "--view", args.view, "--image-size", str(args.image_size)]
                         + (["--env-file", args.env_file] if args.env_file else []))
     except (train.ConfigError, train.UsageError) as error:
         parser.error(str(error))
@@ -135,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError as error:
                 print(error, file=sys.stderr)
                 return 1
-    print(f"Whole training runs, one core, one thread, env {args.env!r}, preset {args.preset!r}:")
+    view = args.view if args.view == "window" else f"{args.view} {args.image_size}x{args.image_size}"
+    print(f"Whole training runs, one core, one thread, env {args.env!r}, preset {args.preset!r}, view {view}:")
     print(format_table(rows))
     ratios = {}
     if len(args.numerics) > 1:
@@ -145,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from distral_repro.runio import atomic_write_json
 
-        atomic_write_json(args.json, {"env": args.env, "preset": args.preset, "results": rows,
+        atomic_write_json(args.json, {"env": args.env, "preset": args.preset, "view": view, "results": rows,
                                       "cpu_ratio": ratios})
     return 0
 

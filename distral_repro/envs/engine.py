@@ -81,6 +81,12 @@ class GridTaskVecEnv(VectorEnv):
 
         channels = len(config.channels)
         self.single_observation_space = gymnasium.spaces.Box(0, 1, (channels, VIEW_SIZE, VIEW_SIZE), np.uint8)
+        self.renderer = None  # first-person view (raycast.py): RGB frames instead of the window
+        if config.view == "first_person":
+            from distral_repro.envs.raycast import FirstPersonRenderer
+
+            self.renderer = FirstPersonRenderer(self, config.image_size)
+            self.single_observation_space = gymnasium.spaces.Box(0, 255, self.renderer.shape, np.uint8)
         self.single_action_space = gymnasium.spaces.Discrete(config.num_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -260,7 +266,9 @@ class GridTaskVecEnv(VectorEnv):
     # ------------------------------------------------------------------ observations
 
     def _observe(self) -> np.ndarray:
-        """(N, C, V, V) uint8 one-hot egocentric views."""
+        """(N, C, V, V) uint8 one-hot egocentric views, or (N, 3, S, S) first-person frames."""
+        if self.renderer is not None:
+            return self.renderer.render(self)
         cells = self.position[:, None] + self._view[self.heading]  # (N, V*V)
         codes = self.grid.ravel()[self._row_base[:, None] + cells]
         if self.max_bots:

@@ -24,6 +24,7 @@ import numpy as np
 from distral_repro.envs.engine import GridTaskEnv, GridTaskVecEnv
 from distral_repro.envs.grid import APPLE, BOT, EMPTY, GOAL, WALL
 from distral_repro.envs.mazes import MazeSpec
+from distral_repro.envs.raycast import DEFAULT_IMAGE_SIZE, check_view
 from distral_repro.envs.tasks import FamilyConfig, TaskParams
 
 PRESET_NAMES = ("smoke", "default", "paper")
@@ -49,7 +50,10 @@ PRESETS: dict[str, dict[str, dict]] = {
         "lasertag": dict(size=15, episode_length=900, reward_scale=1.0),
     },
 }
-SETTINGS = ("size", "episode_length", "reward_scale", "num_tasks")
+SETTINGS = ("size", "episode_length", "reward_scale", "num_tasks", "view", "image_size")
+# What the agent observes (every preset): the one-hot window, or first-person RGB frames of
+# `image_size` pixels (envs/raycast.py; docs/first_person.md). Same maps, dynamics and rewards.
+VIEW_DEFAULTS = dict(view="window", image_size=DEFAULT_IMAGE_SIZE)
 MAX_SIZE = 31  # bounds the all-pairs tables (laser tag) to tens of MiB
 
 
@@ -165,7 +169,7 @@ NUM_TASKS = {"maze": 8, "navigation": 4, "lasertag": 8}
 
 
 def preset_settings(family: str, preset: str = "default", **overrides) -> dict:
-    """The resolved settings (size, episode_length, reward_scale, num_tasks) of a family and preset.
+    """The resolved settings (size, episode_length, reward_scale, num_tasks, view, image_size) of a family and preset.
 
     `num_tasks` (default: all) keeps the family's first tasks, for quick experiments.
     """
@@ -176,7 +180,8 @@ def preset_settings(family: str, preset: str = "default", **overrides) -> dict:
     unknown = set(overrides) - set(SETTINGS)
     if unknown:
         raise ValueError(f"unknown env setting(s) {sorted(unknown)}; valid: {', '.join(SETTINGS)}")
-    settings = {**PRESETS[preset][family], **overrides}
+    settings = {**VIEW_DEFAULTS, **PRESETS[preset][family], **overrides}
+    check_view(settings["view"], settings["image_size"])
     size, length, scale = settings["size"], settings["episode_length"], settings["reward_scale"]
     min_size = FAMILY_DEFS[family].min_size
     if not isinstance(size, (int, np.integer)) or not min_size <= size <= MAX_SIZE or size % 2 == 0:
@@ -205,6 +210,8 @@ def family_config(family: str, preset: str = "default", **overrides) -> FamilyCo
         channels=definition.channels,
         num_actions=definition.num_actions,
         laser_range=definition.laser_range,
+        view=settings["view"],
+        image_size=int(settings["image_size"]),
     )
 
 

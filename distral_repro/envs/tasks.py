@@ -41,3 +41,5 @@ class FamilyConfig:
     channels: tuple[int, ...]  # the cell types shown as one-hot channels
     num_actions: int
     laser_range: int = 0  # the agent's laser range (laser tag)
+    view: str = "window"  # what the agent observes: the one-hot window or first-person pixels (raycast.VIEWS)
+    image_size: int = 32  # side of the first-person frame in pixels
