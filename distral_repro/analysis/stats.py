@@ -21,6 +21,8 @@ supported / contradicted / not resolved.
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import numpy as np
@@ -236,6 +238,15 @@ def interquartile_range_ci(
 # ---- tests on run scores (the run is the unit) ---------------------------------------------
 
 
+@contextmanager
+def _quiet():
+    """scipy warns of precision loss on nearly identical samples; the p-value is still right
+    (or NaN, handled as no evidence), and the simulations hit such samples by the thousand."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def run_scores(matrix: np.ndarray) -> np.ndarray:
     """(..., num_runs, num_tasks) -> (..., num_runs): each run's score, its mean over tasks
     (the tasks are strata of the score, not observations)."""
@@ -253,7 +264,7 @@ def welch_one_sided(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if x.shape[-1] < 2 or y.shape[-1] < 2:
         ones = np.ones(np.broadcast_shapes(x.shape[:-1], y.shape[:-1]))
         return ones, ones.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         greater = stats.ttest_ind(x, y, axis=-1, equal_var=False, alternative="greater").pvalue
         less = stats.ttest_ind(x, y, axis=-1, equal_var=False, alternative="less").pvalue
     return np.nan_to_num(greater, nan=1.0), np.nan_to_num(less, nan=1.0)
@@ -266,7 +277,7 @@ def one_sample_one_sided(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if d.shape[-1] < 2:
         ones = np.ones(d.shape[:-1])
         return ones, ones.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         greater = stats.ttest_1samp(d, 0.0, axis=-1, alternative="greater").pvalue
         less = stats.ttest_1samp(d, 0.0, axis=-1, alternative="less").pvalue
     return np.nan_to_num(greater, nan=1.0), np.nan_to_num(less, nan=1.0)
@@ -298,7 +309,7 @@ def brown_forsythe_one_sided(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
         return ones, ones.copy()
     dx = np.abs(x - np.median(x, axis=-1, keepdims=True))
     dy = np.abs(y - np.median(y, axis=-1, keepdims=True))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         greater = stats.ttest_ind(dx, dy, axis=-1, alternative="greater").pvalue
         less = stats.ttest_ind(dx, dy, axis=-1, alternative="less").pvalue
     return np.nan_to_num(greater, nan=1.0), np.nan_to_num(less, nan=1.0)
@@ -400,7 +411,7 @@ def mean_difference_ci(x: np.ndarray, y: np.ndarray, confidence_level: float = C
     difference = float(x.mean() - y.mean()) if x.size and y.size else float("nan")
     if x.size < 2 or y.size < 2:
         return difference, float("nan"), float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence_level)
     low, high = float(ci.low), float(ci.high)
     if not np.isfinite(low):  # no variance in either group: the difference is known exactly
@@ -414,7 +425,7 @@ def mean_ci(d: np.ndarray, confidence_level: float = CONFIDENCE_LEVEL) -> tuple[
     mean = float(d.mean()) if d.size else float("nan")
     if d.size < 2:
         return mean, float("nan"), float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         ci = stats.ttest_1samp(d, 0.0).confidence_interval(confidence_level)
     low, high = float(ci.low), float(ci.high)
     return (mean, mean, mean) if not np.isfinite(low) else (mean, low, high)
