@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from distral_repro.analysis import calibration, stats
 from distral_repro.analysis.preregistration import SCORES, Preregistration, PrimaryTest
@@ -351,6 +352,12 @@ def evaluate_test(test: PrimaryTest, stages: Stages, gridworld: list[GridworldRu
     return result
 
 
+def _probability(p: float, paired: bool = False) -> str:
+    """P(X > Y) near 1 with the shift it means, in sds of a run score (of a paired difference)."""
+    shift = sps.norm.ppf(p) * (1.0 if paired else np.sqrt(2.0))
+    return f"{p:.4g} (a shift of {shift:.2g} sd)"
+
+
 def calibrate(result: TestResult, alpha: float, level: float) -> None:
     """Fill in the test's false-verdict rates (under no difference, at level alpha) and its power
     (smallest detectable P(X > Y) and seeds needed for TARGET_PROBABILITY, at `level`)."""
@@ -369,9 +376,9 @@ def calibrate(result: TestResult, alpha: float, level: float) -> None:
             lambda n: calibration.location_power(design, noise, calibration.TARGET_PROBABILITY, level, runs=n))
         seeds = sorted(set(design.runs.values()))
         iccs = ", ".join(f"{env} {m.icc:.2f}" for env, m in noise.items())
-        result.power = (f"80% power for P(X > Y) >= {detectable:.3f} at {'/'.join(map(str, seeds))} seeds"
+        result.power = (f"80% power for P(X > Y) >= {_probability(detectable)} at {'/'.join(map(str, seeds))} seeds"
                         if np.isfinite(detectable) else
-                        f"80% power for no P(X > Y) below {calibration.PROBABILITY_GRID[-1]:.4f} at "
+                        f"80% power for no P(X > Y) below {_probability(calibration.PROBABILITY_GRID[-1])} at "
                         f"{'/'.join(map(str, seeds))} seeds") + f" (level {level:.3g}; within-run task correlation {iccs})"
     elif kind == "failed":
         result.false_supported, result.false_contradicted = calibration.failed_fraction_false_verdict_rates(
@@ -387,8 +394,10 @@ def calibrate(result: TestResult, alpha: float, level: float) -> None:
         detectable = calibration.smallest_detectable(lambda p: calibration.paired_power(d.size, p, level))
         result.seeds_needed = calibration.seeds_needed(
             lambda n: calibration.paired_power(n, calibration.TARGET_PROBABILITY, level))
-        result.power = (f"80% power for P(difference > 0) >= {detectable:.3f} at {d.size} seeds (level {level:.3g})"
-                        if np.isfinite(detectable) else f"80% power for no P below 0.9999 at {d.size} seeds")
+        result.power = (f"80% power for P(difference > 0) >= {_probability(detectable, paired=True)} at {d.size} "
+                        f"seeds (level {level:.3g})" if np.isfinite(detectable) else
+                        f"80% power for no P below {_probability(calibration.PROBABILITY_GRID[-1], paired=True)} at "
+                        f"{d.size} seeds")
 
 
 def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun], prereg: Preregistration,
