@@ -10,9 +10,11 @@ algorithms a test compares, each at its best setting:
   (sigma_run^2 + sigma_task^2), the within-run task correlation. It also keeps the residual
   rows (each run's scores minus its group's task means, rescaled by sqrt(n / (n - 1))), whole
   runs, so that the within-run correlation and the shape of the noise are the study's own.
-- `false_verdict_rates`: under no difference every algorithm of an environment draws its
-  runs from that environment's pooled residual rows (with replacement); the test is run on
-  each simulated study and counted decisive at the unadjusted level alpha. Holm's threshold is
+- `location_false_verdict_rates`: under no difference the algorithms of an environment are
+  dealt whole runs from that environment's pooled residual rows (distinct rows, a permutation
+  null; with replacement only when the pool is smaller than the study; the normal model below
+  when a group has fewer than MIN_RESAMPLED_RUNS runs); the test is run on each simulated
+  study and counted decisive at the unadjusted level alpha. Holm's threshold is
   never above alpha, so these are upper bounds of each test's rate inside the Holm family.
 - `power` / `smallest_detectable` / `seeds_needed`: the normal random-effects model with the
   fitted sds; X's runs shifted so that P(run of X > run of Y) = P (run scores, ties apart:
@@ -42,6 +44,8 @@ TARGET_POWER = 0.8
 TARGET_PROBABILITY = 0.70
 SIMULATION_SEED = 0
 MAX_SEEDS = 200
+#: The false-verdict simulation resamples the study's own runs when every group has this many.
+MIN_RESAMPLED_RUNS = 4
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,19 @@ def random_effects_runs(rng: np.random.Generator, shape: tuple[int, ...], sigma_
             + rng.normal(0.0, sigma_task, (*shape, num_tasks)))
 
 
-def resampled_runs(rng: np.random.Generator, shape: tuple[int, ...], noise: NoiseModel) -> np.ndarray:
-    """(*shape, num_tasks) whole residual runs drawn with replacement from the study's own."""
-    return noise.residual_rows[rng.integers(0, len(noise.residual_rows), shape)]
+def resampled_runs(rng: np.random.Generator, shape: tuple[int, int], noise: NoiseModel) -> np.ndarray:
+    """(num_simulations, num_runs, num_tasks) whole residual runs of the study's own: per simulated
+    study, num_runs distinct rows in a random order (a permutation null) when the pool has that
+    many, else drawn with replacement. Drawn with replacement from a pool of a few runs, a study
+    of 2 + 2 runs often repeats one run, has next to no spread and looks decisive; dealing the
+    study's own runs out afresh does not."""
+    pool = len(noise.residual_rows)
+    simulations, runs = shape
+    if runs <= pool:
+        index = np.argsort(rng.random((simulations, pool)), axis=1)[:, :runs]
+    else:
+        index = rng.integers(0, pool, shape)
+    return noise.residual_rows[index]
 
 
 # ---- the location tests (auc, final, early AUC, grid world): Welch's t on run scores ----------------
@@ -119,12 +133,18 @@ class Design:
 def _simulate_location(rng, design: Design, draw, num_simulations: int, shift: dict | None = None):
     """(p_for, p_against) of the test on num_simulations simulated studies.
 
-    draw(rng, env, shape) -> (*shape, num_tasks) zero-mean runs of env; shift[(env, algo)] is
-    added to that algorithm's run scores."""
+    draw(rng, env, shape) -> (*shape, num_tasks) zero-mean runs of env, all the runs of env's
+    algorithms in one simulated study at once (shape (num_simulations, total runs)), so that a
+    draw may deal distinct runs out to them; shift[(env, algo)] is added to that algorithm's
+    run scores."""
     scores = {}
-    for (env, algo), n in design.runs.items():
-        runs = stats.run_scores(draw(rng, env, (num_simulations, n)))
-        scores[(env, algo)] = runs + (shift or {}).get((env, algo), 0.0)
+    for env in dict.fromkeys(e for e, _ in design.runs):
+        algos = [(a, n) for (e, a), n in design.runs.items() if e == env]
+        runs = stats.run_scores(draw(rng, env, (num_simulations, sum(n for _, n in algos))))
+        start = 0
+        for algo, n in algos:
+            scores[(env, algo)] = runs[:, start:start + n] + (shift or {}).get((env, algo), 0.0)
+            start += n
     greater, less = zip(*(stats.welch_one_sided(scores[(e, x)], scores[(e, y)]) for e, x, y in design.parts))
     return stats.all_parts(np.stack(greater, axis=-1), np.stack(less, axis=-1))
 
@@ -138,12 +158,20 @@ def rates(p_for: np.ndarray, p_against: np.ndarray, level: float) -> tuple[float
 
 def location_false_verdict_rates(design: Design, noise: dict[str, NoiseModel], alpha: float,
                                  num_simulations: int = NUM_SIMULATIONS, seed: int = SIMULATION_SEED) -> tuple[float, float]:
-    """(false supported, false contradicted) under no difference, runs resampled from each env's
-    residual rows (upper bounds for the test inside the Holm family: level alpha)."""
+    """(false supported, false contradicted) under no difference (upper bounds for the test inside
+    the Holm family: level alpha). Runs are the study's own residual runs (`resampled_runs`) when
+    every group has at least MIN_RESAMPLED_RUNS runs, else the normal random-effects model with
+    the fitted sds (the residuals of 2 runs are +r and -r: dealt out afresh they make studies far
+    more decisive than any real pair of algorithms)."""
     rng = np.random.default_rng(seed)
-    p_for, p_against = _simulate_location(rng, design, lambda r, env, shape: resampled_runs(r, shape, noise[env]),
-                                          num_simulations)
-    return rates(p_for, p_against, alpha)
+    if min(design.runs.values(), default=0) >= MIN_RESAMPLED_RUNS:
+        def draw(r, env, shape):
+            return resampled_runs(r, shape, noise[env])
+    else:
+        def draw(r, env, shape):
+            m = noise[env]
+            return random_effects_runs(r, shape, m.sigma_run, m.sigma_task, m.num_tasks)
+    return rates(*_simulate_location(rng, design, draw, num_simulations), alpha)
 
 
 def location_power(design: Design, noise: dict[str, NoiseModel], probability: float, level: float,

@@ -204,8 +204,8 @@ def _spread(stages: Stages, test: PrimaryTest, env: str, x: str, y: str):
         if (env, algo) not in study.results:
             return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
     vx, vy = study.normalised_finals(env, x), study.normalised_finals(env, y)
-    if vx.size < 2 or vy.size < 2:
-        return Comparison(desc, missing=f"{env}: {ONE_SEED}"), None
+    if min(vx.size, vy.size) < stats.MIN_SPREAD_RUNS:
+        return Comparison(desc, missing=f"{env}: fewer than {stats.MIN_SPREAD_RUNS} runs: no spread to compare"), None
     p_for, p_against = (float(p) for p in stats.brown_forsythe_one_sided(vx, vy))
     diff = stats.iqr_difference_ci(vx, vy)
     numbers = (f"IQR {stats.interquartile_range(vx):.3g} vs {stats.interquartile_range(vy):.3g} "

@@ -37,6 +37,8 @@ VERDICTS = (SUPPORTED, CONTRADICTED, NOT_RESOLVED)
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = SUPPORTED, CONTRADICTED, NOT_RESOLVED
 
 CONFIDENCE_LEVEL = 0.95
+#: The Brown-Forsythe test of spread needs this many values per group.
+MIN_SPREAD_RUNS = 3
 NUM_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -301,10 +303,11 @@ def brown_forsythe_one_sided(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 
     Student's t-test on the absolute deviations of each group's values from its median (with
     two groups, the square of this t is the F of `scipy.stats.levene(center="median")`).
-    x (..., n), y (..., m) values; 1 where undefined.
+    x (..., n), y (..., m) values; 1 where undefined, and with fewer than MIN_SPREAD_RUNS values in
+    a group (two values lie at the same distance from their median: no spread of deviations).
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape[-1] < 2 or y.shape[-1] < 2:
+    if x.shape[-1] < MIN_SPREAD_RUNS or y.shape[-1] < MIN_SPREAD_RUNS:
         ones = np.ones(np.broadcast_shapes(x.shape[:-1], y.shape[:-1]))
         return ones, ones.copy()
     dx = np.abs(x - np.median(x, axis=-1, keepdims=True))
