@@ -191,3 +191,12 @@ def test_aa_check_through_the_aggregation_is_not_resolved(tmp_path):
     assert "A3C seeds 4-7 > A3C seeds 8-11" in row["binding_comparison"]
     assert row["false_supported"] <= 0.05 and row["false_contradicted"] <= 0.05
     assert "## A/A check" in (out / "claims.md").read_text()
+
+
+def test_power_of_the_count_and_spread_tests():
+    counts = [(8, 108, 4, 108), (5, 108, 4, 108)]  # C4 (a): Distral fails 4 of 108
+    # no difference (X at Y's 3.7%): the power is the false rate, at most the level's half
+    assert calibration.failed_fraction_power(counts, 4 / 108, 0.05) <= 0.05
+    assert calibration.failed_fraction_power(counts, 0.3, 0.05 / 11) > 0.95  # 30% failures: seen
+    assert calibration.spread_power([(36, 36)], 1.0, 0.05) <= 0.05
+    assert calibration.spread_power([(36, 36)], 3.0, 0.05 / 11) > 0.9

@@ -283,6 +283,40 @@ def paired_power(n: int, probability: float, level: float, num_simulations: int 
     return rates(*stats.one_sample_one_sided(d), level)[0]
 
 
+def failed_fraction_power(counts: list[tuple[int, int, int, int]], fraction_x: float, level: float,
+                          num_simulations: int = POWER_SIMULATIONS, seed: int = SIMULATION_SEED) -> float:
+    """Power of the Fisher test of parts (failed_x, runs_x, failed_y, runs_y) to support "X fails
+    more" when every X fails at `fraction_x` and every Y at its observed fraction."""
+    rng = np.random.default_rng(seed)
+    greater, less = [], []
+    for _, nx, fy, ny in counts:
+        sx = rng.binomial(nx, fraction_x, num_simulations)
+        sy = rng.binomial(ny, fy / ny, num_simulations)
+        g, l_ = stats.fisher_one_sided(sx, nx, sy, ny)
+        greater.append(g)
+        less.append(l_)
+    return rates(*stats.all_parts(np.stack(greater, -1), np.stack(less, -1)), level)[0]
+
+
+def spread_power(sizes: list[tuple[int, int]], ratio: float, level: float, num_simulations: int = POWER_SIMULATIONS,
+                 seed: int = SIMULATION_SEED) -> float:
+    """Power of the Brown-Forsythe tests of parts of (n_x, n_y) normal values to support "X spreads
+    more" when X's sd is `ratio` times Y's in every part."""
+    rng = np.random.default_rng(seed)
+    greater, less = [], []
+    for nx, ny in sizes:
+        g, l_ = stats.brown_forsythe_one_sided(rng.normal(0.0, ratio, (num_simulations, nx)),
+                                               rng.normal(0.0, 1.0, (num_simulations, ny)))
+        greater.append(g)
+        less.append(l_)
+    return rates(*stats.all_parts(np.stack(greater, -1), np.stack(less, -1)), level)[0]
+
+
+def smallest_on_grid(power_at, grid: np.ndarray, target: float = TARGET_POWER) -> float:
+    """The smallest value of a rising grid with power_at(value) >= target (NaN if none)."""
+    return smallest_detectable(power_at, target, grid)
+
+
 # ---- the old rule, for comparison (docs/statistics.md) -------------------------------------------
 
 

@@ -381,13 +381,26 @@ def calibrate(result: TestResult, alpha: float, level: float) -> None:
                         f"80% power for no P(X > Y) below {_probability(calibration.PROBABILITY_GRID[-1])} at "
                         f"{'/'.join(map(str, seeds))} seeds") + f" (level {level:.3g}; within-run task correlation {iccs})"
     elif kind == "failed":
+        counts = result._calibrate[1]
         result.false_supported, result.false_contradicted = calibration.failed_fraction_false_verdict_rates(
-            result._calibrate[1], alpha)
-        result.power = "not computed for counts (see docs/statistics.md)"
+            counts, alpha)
+        base = max(fy / ny for _, _, fy, ny in counts)
+        grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+        grid = grid[grid > base]
+        smallest = calibration.smallest_on_grid(lambda q: calibration.failed_fraction_power(counts, q, level), grid)
+        runs = "/".join(str(nx) for _, nx, _, _ in counts)
+        result.power = (f"80% power for a failed fraction >= {smallest:.2f} against {base:.3f} at {runs} runs "
+                        f"(level {level:.3g})" if np.isfinite(smallest) else
+                        f"80% power for no failed fraction at {runs} runs (level {level:.3g})")
     elif kind == "spread":
-        result.false_supported, result.false_contradicted = calibration.spread_false_verdict_rates(
-            result._calibrate[1], alpha)
-        result.power = "not computed for spreads (see docs/statistics.md)"
+        parts = result._calibrate[1]
+        result.false_supported, result.false_contradicted = calibration.spread_false_verdict_rates(parts, alpha)
+        sizes = [(len(x), len(y)) for x, y in parts]
+        smallest = calibration.smallest_on_grid(lambda r: calibration.spread_power(sizes, r, level),
+                                                np.round(np.arange(1.0, 6.0001, 0.05), 2))
+        runs = "/".join(sorted({str(n) for pair in sizes for n in pair}))
+        result.power = (f"80% power for a spread (sd) ratio >= {smallest:.2f} at {runs} runs (level {level:.3g})"
+                        if np.isfinite(smallest) else f"80% power for no spread ratio up to 6 at {runs} runs")
     elif kind == "paired":
         d = np.concatenate(result._calibrate[1])
         result.false_supported, result.false_contradicted = calibration.paired_false_verdict_rates(d, alpha)
@@ -484,6 +497,14 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _seeds(t: TestResult) -> str:
+    if t.seeds_needed is not None:
+        return str(t.seeds_needed)
+    if t.power.startswith("80% power"):
+        return f"more than {calibration.MAX_SEEDS}"
+    return "not computed"
+
+
 def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregistration,
                     upper_references: dict[str, str] | None = None) -> str:
     """claims.md: verdicts, the pre-registered tests, how verdicts are computed, calibration and
@@ -575,7 +596,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
                       f"p for {t.p_for:.3g}, against {t.p_against:.3g}; two-sided {t.p:.3g}; Holm-adjusted "
                       f"{t.p_adjusted:.3g} ({t.reason}). False supported {t.false_supported:.3g}, false contradicted "
                       f"{t.false_contradicted:.3g}; power: {t.power}; seeds for P = "
-                      f"{calibration.TARGET_PROBABILITY}: {t.seeds_needed if t.seeds_needed else 'more than ' + str(calibration.MAX_SEEDS) if np.isfinite(t.p) else 'n/a'}.",
+                      f"{calibration.TARGET_PROBABILITY}: {_seeds(t)}.",
                       ""]
             lines += [markdown_table(pd.DataFrame({"comparison": [p.description for p in t.comparisons],
                                                    "numbers": [p.missing or p.numbers for p in t.comparisons]}))]

@@ -108,12 +108,6 @@ def bootstrap_ci(
     return point, np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
-def stratified_bootstrap_ci(score_matrices: Sequence[np.ndarray], statistic: Callable[..., np.ndarray],
-                            **kwargs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rliable's stratified bootstrap (runs resampled within each task): `bootstrap_ci(stratified=True)`."""
-    return bootstrap_ci(score_matrices, statistic, stratified=True, **kwargs)
-
-
 def mean_over_runs_and_tasks(matrix: np.ndarray) -> np.ndarray:
     """Mean of (B, num_runs, num_tasks, *rest) over runs and tasks -> (B, *rest)."""
     return matrix.mean(axis=(1, 2))
