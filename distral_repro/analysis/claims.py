@@ -355,7 +355,8 @@ def evaluate_test(test: PrimaryTest, stages: Stages, gridworld: list[GridworldRu
 def _probability(p: float, paired: bool = False) -> str:
     """P(X > Y) near 1 with the shift it means, in sds of a run score (of a paired difference)."""
     shift = sps.norm.ppf(p) * (1.0 if paired else np.sqrt(2.0))
-    return f"{p:.4g} (a shift of {shift:.2g} sd)"
+    shown = f"{p:.4g}" if p < 0.9999 else "0.9999"
+    return f"{shown} (a shift of {shift:.2g} sd)"
 
 
 def calibrate(result: TestResult, alpha: float, level: float) -> None:
