@@ -1,6 +1,9 @@
 # Aggregation and figures: read only the run files, never train.
 
-TABLES = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement"]
+TABLES = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement",
+          "primary_tests"]
+# The pre-registered primary tests of the claims (docs/statistics.md).
+CLAIMS_FILE = "config/claims.yaml"
 REFERENCES = "results/reference_scores.csv"
 
 
@@ -51,7 +54,9 @@ rule aggregate:
         run_files(),
         gridworld_files(),
         references=REFERENCES,
+        claims=CLAIMS_FILE,
         confirmation=lambda wildcards: confirmation_files(),
+        aa=lambda wildcards: aa_files(),
     output:
         tables=expand("results/tables/{name}.{ext}", name=TABLES + CONFIRMATION_TABLES, ext=("csv", "md")),
         curves="results/tables/learning_curves.csv",
@@ -67,9 +72,11 @@ rule aggregate:
         runs=run_dirs(),
         gridworld=gridworld_dirs(),
         confirmation=lambda wildcards, input: confirmation_arguments(input.confirmation),
+        aa=lambda wildcards, input: confirmation_arguments(input.aa, "--aa"),
     shell:
         "python -m distral_repro.analysis.aggregate --results-dir results --references {input.references:q}"
-        " {params.confirmation} --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
+        " --claims {input.claims:q} {params.confirmation} {params.aa}"
+        " --gridworld {params.gridworld:q} -- {params.runs:q} > {log:q} 2>&1"
 
 
 rule figure_fig4:

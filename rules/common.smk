@@ -100,6 +100,23 @@ if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
         f"config key 'confirmation.seeds': {sorted(set(CONFIRM_SEEDS) & set(SEEDS))} are seeds of the grid too; "
         "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
     )
+# The A/A check (docs/statistics.md): one algorithm at its best setting of one env, on seeds of
+# its own, against its confirmation runs.
+# It runs when its env has confirmation runs and its algorithm is in the grid (a study of a subset
+# goes without; claims.md says so).
+AA_CHECK = CONFIRMATION.get("aa_check") if CONFIRM_STEPS else None
+if AA_CHECK:
+    from distral_repro.analysis.tables import ALGORITHM_ORDER
+
+    if AA_CHECK["algo"] not in ALGORITHM_ORDER:
+        raise ValueError(f"config key 'confirmation.aa_check.algo': {AA_CHECK['algo']!r} is not an algorithm "
+                         f"({', '.join(ALGORITHM_ORDER)})")
+    if AA_CHECK["env"] not in CONFIRM_STEPS or AA_CHECK["algo"] not in ALGOS:
+        AA_CHECK = None
+if AA_CHECK:
+    if set(AA_CHECK["seeds"]) & (set(SEEDS) | set(CONFIRM_SEEDS)):
+        raise ValueError(f"config key 'confirmation.aa_check.seeds': {sorted(set(AA_CHECK['seeds']) & (set(SEEDS) | set(CONFIRM_SEEDS)))} "
+                         "are seeds of the grid or the confirmation runs; the A/A check needs seeds of its own")
 GW_SEEDS = config["gridworld"]["seeds"]
 # What the agents observe (config keys view, image_size; docs/first_person.md): the training
 # command's view options, empty for the default window view so that its jobs' command is unchanged.
@@ -172,16 +189,32 @@ def confirmation_dirs(envs=None) -> list[str]:
     return dirs
 
 
+def aa_dirs() -> list[str]:
+    """The A/A check's runs: its algorithm at the setting its env's selection table names, on its
+    own seeds (waits for checkpoint select_settings of that env, like the confirmation runs)."""
+    import csv
+
+    if not AA_CHECK:
+        return []
+    with open(checkpoints.select_settings.get(env=AA_CHECK["env"]).output[0], newline="") as table:
+        setting = next(row["setting"] for row in csv.DictReader(table) if row["algo"] == AA_CHECK["algo"])
+    return [f"results/confirmation/{AA_CHECK['env']}/{AA_CHECK['algo']}/{setting}_seed{seed}" for seed in AA_CHECK["seeds"]]
+
+
+def aa_files() -> list[str]:
+    return [f"{d}/{name}" for d in aa_dirs() for name in ("summary.json", "progress.csv")]
+
+
 def confirmation_files(envs=None) -> list[str]:
     return [f"{d}/{name}" for d in confirmation_dirs(envs) for name in ("summary.json", "progress.csv")]
 
 
-def confirmation_arguments(input_files) -> str:
-    """`--confirmation RUN_DIR` for each run of the given summary.json/progress.csv inputs."""
+def confirmation_arguments(input_files, option="--confirmation") -> str:
+    """`--confirmation RUN_DIR` (or `option`) for each run of the given summary.json/progress.csv inputs."""
     import shlex
 
     dirs = sorted({str(Path(f).parent) for f in input_files})
-    return " ".join(f"--confirmation {shlex.quote(d)}" for d in dirs)
+    return " ".join(f"{option} {shlex.quote(d)}" for d in dirs)
 
 
 def gridworld_dirs() -> list[str]:

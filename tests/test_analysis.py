@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 
 from distral_repro.analysis import aggregate, figures, stats
-from distral_repro.analysis.claims import PI0_THRESHOLD, claim_c1, claim_c3, claim_c4, claim_c6, claim_c7
+from distral_repro.analysis.claims import Claim, evaluate_claims
+from distral_repro.analysis.preregistration import load_preregistration
 from distral_repro.analysis.runs import RunFileError, load_gridworld_runs, load_runs
 from distral_repro.analysis.scores import MissingReferenceError, References, normalise
-from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
+from distral_repro.analysis.stats import CONTRADICTED, NOT_RESOLVED, SUPPORTED
 from distral_repro.analysis.tables import Study, common_curves
 
 STEPS = np.arange(1, 11) * 100  # 10 evaluation points; the last 10% of steps is the last point
@@ -33,6 +34,19 @@ def reference_table(envs=("maze", "navigation", "lasertag"), tasks: int = 2) -> 
 
 
 REFS = References(reference_table())
+#: The repository's pre-registration (config/claims.yaml): Distral = KL+ent_2col.
+PREREG = load_preregistration(aggregate.DEFAULT_CLAIMS)
+
+
+def claim_of(study, name: str, gridworld=()) -> Claim:
+    """One claim of the repository's pre-registration, decided on `study` (a Study or Stages)
+    together with every other primary test (Holm), without the calibration simulations."""
+    claims, _ = evaluate_claims(study, list(gridworld), PREREG, calibrated=False)
+    return next(c for c in claims if c.claim == name)
+
+
+def comparisons(claim: Claim) -> list:
+    return [c for t in claim.tests for c in t.comparisons]
 
 
 def study_of(dirs) -> Study:
@@ -187,15 +201,15 @@ def test_normalise_and_limits():
     assert rows == pytest.approx(np.array([[0.0, 0.0], [1.0, 0.5]]))  # per task (last axis)
 
 
-def test_compare_intervals_and_combine():
-    assert stats.compare_intervals(2.0, 3.0, 0.0, 1.0) == HOLDS
-    assert stats.compare_intervals(0.0, 1.0, 2.0, 3.0) == DOES_NOT_HOLD
-    assert stats.compare_intervals(0.0, 2.0, 1.0, 3.0) == INCONCLUSIVE
-    assert stats.compare_intervals(np.nan, 3.0, 0.0, 1.0) == INCONCLUSIVE
-    assert stats.combine_all([HOLDS, HOLDS]) == HOLDS
-    assert stats.combine_all([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
-    assert stats.combine_all([HOLDS, INCONCLUSIVE, DOES_NOT_HOLD]) == DOES_NOT_HOLD
-    assert stats.combine_all([]) == INCONCLUSIVE
+def test_verdict_and_combine_primaries():
+    assert stats.verdict(0.01, +1, 0.05) == SUPPORTED
+    assert stats.verdict(0.05, -1, 0.05) == CONTRADICTED
+    assert stats.verdict(0.051, +1, 0.05) == NOT_RESOLVED
+    assert stats.verdict(np.nan, +1, 0.05) == NOT_RESOLVED  # not tested (missing data)
+    assert stats.combine_primaries([SUPPORTED, SUPPORTED]) == SUPPORTED
+    assert stats.combine_primaries([SUPPORTED, NOT_RESOLVED]) == NOT_RESOLVED
+    assert stats.combine_primaries([SUPPORTED, NOT_RESOLVED, CONTRADICTED]) == CONTRADICTED
+    assert stats.combine_primaries([]) == NOT_RESOLVED
 
 
 def test_common_curves_interpolates_onto_shared_steps():
@@ -251,19 +265,21 @@ def c1_study(tmp_path: Path, distral_final: float, envs=("maze", "navigation")) 
     return study_of(dirs)
 
 
-def test_c1_holds_when_distral_is_clearly_better(tmp_path):
-    claim = claim_c1(c1_study(tmp_path, distral_final=10.0))
-    assert claim.verdict == HOLDS
-    assert len(claim.parts) == 12  # 2 envs x 3 baselines x (AUC, final)
+def test_c1_supported_when_distral_is_clearly_better(tmp_path):
+    claim = claim_of(c1_study(tmp_path, distral_final=10.0), "C1")
+    assert claim.verdict == SUPPORTED
+    assert [t.test.name for t in claim.tests] == ["learning speed", "final score"]  # the two primary tests
+    assert [len(t.comparisons) for t in claim.tests] == [6, 6]  # 2 envs x 3 baselines each
 
 
-def test_c1_does_not_hold_when_distral_is_clearly_worse(tmp_path):
-    assert claim_c1(c1_study(tmp_path, distral_final=1.0)).verdict == DOES_NOT_HOLD
+def test_c1_contradicted_when_distral_is_clearly_worse(tmp_path):
+    assert claim_of(c1_study(tmp_path, distral_final=1.0), "C1").verdict == CONTRADICTED
 
 
-def test_c1_inconclusive_when_cis_overlap_or_env_missing(tmp_path):
-    assert claim_c1(c1_study(tmp_path / "a", distral_final=5.05)).verdict == INCONCLUSIVE
-    assert claim_c1(c1_study(tmp_path / "b", distral_final=10.0, envs=("maze",))).verdict == INCONCLUSIVE
+def test_c1_not_resolved_when_close_or_env_missing(tmp_path):
+    assert claim_of(c1_study(tmp_path / "a", distral_final=5.05), "C1").verdict == NOT_RESOLVED
+    claim = claim_of(c1_study(tmp_path / "b", distral_final=10.0, envs=("maze",)), "C1")
+    assert claim.verdict == NOT_RESOLVED and "navigation: no runs" in claim.tests[0].reason
 
 
 def test_c4_counts_diverged_runs_as_failures(tmp_path):
@@ -273,8 +289,11 @@ def test_c4_counts_diverged_runs_as_failures(tmp_path):
         dirs.append(write_run(tmp_path, "maze", algo, 3e3, 2e-4, 0, ramp(5.0), status="diverged"))
     study = study_of(dirs)
     assert study.results[("maze", "A3C_2col")].num_failed == 1
-    parts = claim_c4(study).parts
-    assert [p.verdict for p in parts[:2]] == [HOLDS, HOLDS]  # (a) both unstable baselines have a failure
+    failed = claim_of(study, "C4").tests[0]
+    assert failed.test.score == "failed_fraction"
+    # pre-registered over the three environments pooled: one missing leaves the test not resolved
+    assert failed.comparisons[0].missing == "navigation: no runs of A3C_multitask"
+    assert failed.verdict == NOT_RESOLVED
     finals, diverged = study.sorted_final_scores("maze", "A3C_2col")
     assert diverged == 1 and len(finals) == 3 and np.all(np.diff(finals) <= 0)
 
@@ -325,35 +344,41 @@ def test_c3_entropy_trade_off(tmp_path):
     slow_then_high = np.array([np.linspace(0.0, 10.0, 10)] * 2)  # early AUC 0.56, final 10
     dirs = [write_run(tmp_path, "maze", "KL_1col", 1e3, 2e-4, s, fast_then_flat + 0.01 * s) for s in range(3)]
     dirs += [write_run(tmp_path, "maze", "KL+ent_1col", 1e3, 2e-4, s, slow_then_high + 0.01 * s) for s in range(3)]
-    claim = claim_c3(study_of(dirs))
-    assert [p.verdict for p in claim.parts[:2]] == [HOLDS, HOLDS]
-    assert claim.verdict == INCONCLUSIVE  # the 2col pair is missing
+    claim = claim_of(study_of(dirs), "C3")
+    early, final = (t.comparisons[0] for t in claim.tests)
+    assert early.p_for < 1e-3 and final.p_for < 1e-3  # maze, 1col: both halves of the trade-off show
+    assert claim.verdict == NOT_RESOLVED  # the 2col pair and the other envs are missing
+    assert "no runs of KL_2col" in claim.tests[0].reason
 
 
-def test_c6_pi0_threshold(tmp_path):
+def test_c6_pi0_share(tmp_path):
     dirs = []
-    for s in range(4):  # start level 0; task policies reach ~10; pi_0 reaches 8 (holds) or 2 (does not)
-        task = ramp(10.0 + 0.1 * s)
-        dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_1col", 1e3, 2e-4, s, task, pi0_curves=0.8 * task))
-    assert claim_c6(study_of(dirs)).verdict == HOLDS
-    bad = [write_run(tmp_path / "bad", "maze", "KL+ent_1col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s),
-                     pi0_curves=0.2 * ramp(10.0 + 0.1 * s)) for s in range(4)]
-    claim = claim_c6(study_of(bad))
-    assert claim.verdict == DOES_NOT_HOLD and f"{PI0_THRESHOLD:g}" in claim.parts[0].description
+    for s in range(4):  # start level 0; task policies reach ~10; pi_0 reaches 8 (supported) or 2 (contradicted)
+        task = ramp(10.0 + 0.1 * s + 0.3 * (s % 2))
+        dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_2col", 1e3, 2e-4, s, task, pi0_curves=0.8 * task))
+    assert claim_of(study_of(dirs), "C6").verdict == SUPPORTED
+    bad = [write_run(tmp_path / "bad", "maze", "KL+ent_2col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s + 0.3 * (s % 2)),
+                     pi0_curves=0.2 * ramp(10.0 + 0.1 * s + 0.3 * (s % 2))) for s in range(4)]
+    claim = claim_of(study_of(bad), "C6")
+    assert claim.verdict == CONTRADICTED and "0.5 x its task policies" in claim.tests[0].comparisons[0].description
+    # pi_0 and the task policies at the same step (the last), on the same runs: ratio 0.2 on the raw returns
+    assert "at step 1000 (4 runs" in claim.tests[0].comparisons[0].numbers
 
 
 def test_c1_states_probabilities_of_improvement(tmp_path):
-    claim = claim_c1(c1_study(tmp_path, distral_final=10.0))
-    assert all(p.numbers.startswith("P(KL+ent_2col > A3C") for p in claim.parts)
-    assert "= 1 [1, 1]" in claim.parts[0].numbers  # every Distral run above every baseline run
+    claim = claim_of(c1_study(tmp_path, distral_final=10.0), "C1")
+    assert all(p.numbers.startswith("P(run of KL+ent_2col > run of A3C") for p in comparisons(claim))
+    assert "= 1 [1, 1]" in comparisons(claim)[0].numbers  # every Distral run above every baseline run
 
 
 def test_c7_gridworld(tmp_path):
     rng = np.random.default_rng(0)
     runs = [write_gridworld_run(tmp_path, "distral", s, 1.0 + 0.01 * rng.random((4, 30))) for s in range(3)]
     runs += [write_gridworld_run(tmp_path, "separate", s, 0.5 + 0.01 * rng.random((4, 30))) for s in range(3)]
-    assert claim_c7(load_gridworld_runs(runs)).verdict == HOLDS
-    assert claim_c7(load_gridworld_runs(runs[:3])).verdict == INCONCLUSIVE  # one method only
+    study = study_of([write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, ramp(1.0 + s)) for s in range(2)])
+    assert claim_of(study, "C7", load_gridworld_runs(runs)).verdict == SUPPORTED
+    claim = claim_of(study, "C7", load_gridworld_runs(runs[:3]))  # one method only
+    assert claim.verdict == NOT_RESOLVED and "runs of distral and separate needed" in claim.tests[0].reason
 
 
 # ---- the aggregate CLI ----------------------------------------------------------------------
@@ -381,7 +406,8 @@ def test_aggregate_cli_writes_every_output(tmp_path, capsys):
     refs = write_references(tmp_path / "reference_scores.csv")
     assert aggregate.main(["--results-dir", str(out), "--references", str(refs), "--gridworld", *map(str, gw),
                            *map(str, dirs)]) == 0
-    names = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement"]
+    names = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement",
+             "primary_tests"]
     expected = [f"tables/{n}.{ext}" for n in names for ext in ("csv", "md")]
     expected += ["tables/learning_curves.csv", "tables/performance_profiles.csv", "metrics.json", "claims.csv",
                  "claims.md"]
@@ -404,9 +430,12 @@ def test_aggregate_cli_writes_every_output(tmp_path, capsys):
     assert metrics["gridworld"]["distral"]["mean_auc_return"] == pytest.approx(2.5)
     claims = pd.read_csv(out / "claims.csv")
     assert list(claims["claim"]) == [f"C{i}" for i in range(1, 8)]
-    assert set(claims["verdict"]) <= {HOLDS, DOES_NOT_HOLD, INCONCLUSIVE}
-    assert claims.set_index("claim").loc["C1", "verdict"] == INCONCLUSIVE  # navigation missing
+    assert set(claims["verdict"]) <= {SUPPORTED, CONTRADICTED, NOT_RESOLVED}
+    assert claims.set_index("claim").loc["C1", "verdict"] == NOT_RESOLVED  # navigation missing
     assert "Rule:" in (out / "claims.md").read_text()
+    tests = pd.read_csv(out / "tables" / "primary_tests.csv")
+    assert len(tests) == len(PREREG.tests) + 1 and set(tests["verdict"]) <= {SUPPORTED, CONTRADICTED, NOT_RESOLVED}
+    assert tests.set_index("claim").loc["A/A", "reason"] == "no A/A runs in this study"
     assert set(pd.read_csv(out / "tables" / "learning_curves.csv").columns) >= {
         "env", "algo", "step", "mean_score", "ci_low", "ci_high"}
 

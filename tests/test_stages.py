@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from distral_repro.analysis import aggregate, figures, select
-from distral_repro.analysis.claims import Stages, claim_c1, claim_c2, claim_c4
+from distral_repro.analysis.claims import Stages
 from distral_repro.analysis.runs import load_runs
-from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS
+from distral_repro.analysis.stats import CONTRADICTED, SUPPORTED
 from distral_repro.analysis.tables import Study
-from tests.test_analysis import REFS, ramp, write_references, write_run
+from tests.test_analysis import REFS, claim_of, comparisons, ramp, write_references, write_run
 
 
 def grid_dirs(root, env="maze"):
@@ -78,13 +78,14 @@ def stages_where_the_confirmation_reverses_the_grid(root) -> Stages:
 
 def test_final_claims_are_judged_on_the_confirmation_runs_robustness_on_the_grid(tmp_path):
     stages = stages_where_the_confirmation_reverses_the_grid(tmp_path)
-    assert claim_c1(stages.grid).verdict == DOES_NOT_HOLD
-    c1 = claim_c1(stages)
-    assert c1.verdict == HOLDS
-    assert all("(confirmation)" in part.description for part in c1.parts)
+    assert claim_of(stages.grid, "C1").verdict == CONTRADICTED
+    c1 = claim_of(stages, "C1")
+    assert c1.verdict == SUPPORTED
+    assert all("(confirmation)" in part.description for part in comparisons(c1))
+    assert {t.stage_used for t in c1.tests} == {"confirmation"}
     # C4 pools every run of an algorithm: always the grid's
-    assert all("confirmation" not in part.description for part in claim_c4(stages).parts)
-    compared = [part for part in claim_c2(stages).parts if part.numbers != "missing data"]
+    assert {t.stage_used for t in claim_of(stages, "C4").tests} == {"grid"}
+    compared = [part for part in comparisons(claim_of(stages, "C2")) if part.missing is None]
     assert compared and all("(grid)" in part.description for part in compared)
 
 

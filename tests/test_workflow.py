@@ -163,7 +163,16 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_run):
     assert len(all_runs) == 7 * 3 * 2  # every run, none silently dropped
     claims = pd.read_csv(smoke_run / "results" / "claims.csv")
     assert set(claims["claim"]) == {f"C{i}" for i in range(1, 8)}
-    assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "not resolved"}
+    # the verdict vocabulary end to end: each primary test with its effect, Holm p, calibration, power
+    tests = pd.read_csv(smoke_run / "results" / "tables" / "primary_tests.csv")
+    assert set(tests["verdict"]) <= {"supported", "contradicted", "not resolved"}
+    assert set(tests["claim"]) == {f"C{i}" for i in range(1, 8)} | {"A/A"}
+    assert tests["reason"].notna().all() and (tests["p_holm"].isna() | (tests["p_holm"] <= 1)).all()
+    # the A/A check: A3C_2col's best maze setting, confirmation seeds against seeds of its own
+    aa = tests.set_index("claim").loc["A/A"]
+    assert aa["verdict"] == "not resolved" and "A3C_2col seeds 2,3 > A3C_2col seeds 4,5" in aa["binding_comparison"]
+    assert "## A/A check" in (smoke_run / "results" / "claims.md").read_text()
     metrics = json.loads((smoke_run / "results" / "metrics.json").read_text())
     assert set(metrics["claims"]) == {f"C{i}" for i in range(1, 8)}
     summary = json.loads((smoke_run / "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed1/summary.json").read_text())

@@ -1,8 +1,8 @@
 """`python -m distral_repro.analysis.aggregate`: tables, metrics and claim verdicts.
 
     python -m distral_repro.analysis.aggregate --results-dir results \
-        --references results/reference_scores.csv [--confirmation RUN_DIR ...] [--gridworld GW_RUN_DIR ...] \
-        RUN_DIR [RUN_DIR ...]
+        --references results/reference_scores.csv [--claims config/claims.yaml] [--confirmation RUN_DIR ...] \
+        [--aa RUN_DIR ...] [--gridworld GW_RUN_DIR ...] RUN_DIR [RUN_DIR ...]
 
 Reads only the run files (summary.json, progress.csv, pi0_eval.csv) and the reference
 scores, and writes, each atomically, under --results-dir (scores normalised per task:
@@ -17,7 +17,10 @@ scores, and writes, each atomically, under --results-dir (scores normalised per 
     tables/learning_curves.csv                  tidy score curves of the best settings (x = step), from
                                                 the confirmation runs of an env where there are, else the grid
     metrics.json                                headline numbers for `dvc metrics diff`
-    claims.csv + claims.md                      verdicts on C1..C7
+    tables/primary_tests.csv + .md              each pre-registered primary test: verdict, effect,
+                                                p-values (Holm), false-verdict rates, power
+    claims.csv + claims.md                      verdicts on C1..C7 from the primary tests of --claims
+                                                (the pre-registration, docs/statistics.md)
 
 RUN_DIR are the grid's runs (every beta x lr x seed). With confirmation runs (each given
 as `--confirmation RUN_DIR`: an algorithm at its best grid setting, fresh seeds, a longer
@@ -27,8 +30,13 @@ budget) also:
     tables/confirmation.csv + .md                            per env x algo: mean and IQM with CIs
     tables/confirmation_probability_of_improvement.csv + .md P(Distral variant > baseline)
 
+--aa RUN_DIR (repeated) are the A/A check's runs: one algorithm at one setting on seeds of its
+own, compared as another algorithm with the confirmation runs (else the grid runs) of the same
+env, algorithm and setting on the other seeds.
+
 Every input is read and checked before anything is written: a missing or truncated run,
-or a family without reference scores, stops the command with one line naming it (exit 1).
+a family without reference scores, or a claims file that is malformed or names an algorithm
+or stage the study lacks, stops the command with one line naming it (exit 1).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +53,23 @@ import pandas as pd
 from distral_repro.analysis.claims import (
     Claim,
     Stages,
+    TestResult,
     as_stages,
     claims_markdown,
     claims_table,
     evaluate_claims,
     gridworld_estimates,
+    primary_tests_table,
 )
-from distral_repro.analysis.runs import GRIDWORLD_METHODS, GridworldRun, RunFileError, load_gridworld_runs, load_runs
+from distral_repro.analysis.preregistration import (
+    Preregistration,
+    PreregistrationError,
+    check_against,
+    load_preregistration,
+)
+from distral_repro.analysis.runs import GRIDWORLD_METHODS, GridworldRun, Run, RunFileError, load_gridworld_runs, load_runs
 from distral_repro.analysis.scores import MissingReferenceError, References
-from distral_repro.analysis.tables import Study, markdown_table
+from distral_repro.analysis.tables import ALGORITHM_ORDER, Study, markdown_table
 from distral_repro.runio import atomic_write_csv, atomic_write_json, atomic_write_text
 
 
@@ -76,7 +93,8 @@ def confirmation_metrics(study: Study) -> dict:
     return out
 
 
-def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[Claim]) -> dict:
+def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[Claim],
+            aa: TestResult | None = None) -> dict:
     """Small, stable-keyed headline numbers: {env: {algo: {...}}, gridworld: {...},
     confirmation: {env: {algo: {...}}} (with a confirmation stage), claims: {...}}."""
     stages = as_stages(study)
@@ -104,6 +122,12 @@ def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[C
     if stages.confirmation is not None:
         out["confirmation"] = confirmation_metrics(stages.confirmation)
     out["claims"] = {c.claim: c.verdict for c in claims}
+    if aa is not None:
+        out["aa_check"] = {"verdict": aa.verdict, "p": aa.p, "false_supported": aa.false_supported,
+                           "false_contradicted": aa.false_contradicted}
+    needed = [t.seeds_needed for c in claims for t in c.tests if t.seeds_needed is not None]
+    if needed:  # the seeds per algorithm every primary test needs for P(X > Y) = 0.70 at 80% power
+        out["seeds_needed_p070"] = max(needed)
     return out
 
 
@@ -120,17 +144,19 @@ def learning_curves(stages: Stages) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[GridworldRun]) -> list[Path]:
+def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[GridworldRun],
+                  prereg: Preregistration) -> list[Path]:
     """Compute everything, then write every output atomically; returns the paths written."""
     stages = as_stages(study)
     study = stages.grid
-    claims = evaluate_claims(stages, gridworld)
+    claims, aa = evaluate_claims(stages, gridworld, prereg)
     tables = {
         "all_runs": study.all_runs_table(),
         "settings": study.settings_table(),
         "best_settings": study.best_settings_table(),
         "best_settings_returns": study.best_settings_returns_table(),
         "probability_of_improvement": study.probability_of_improvement_table(),
+        "primary_tests": primary_tests_table(claims, aa),
     }
     if stages.confirmation is not None:
         tables.update({
@@ -141,8 +167,8 @@ def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[Grid
     curves = learning_curves(stages)
     profiles = study.performance_profiles_table()
     claim_rows = claims_table(claims)
-    headline = metrics(stages, gridworld, claims)
-    claims_md = claims_markdown(claims, {env: refs.source for env, refs in study.refs.items()})
+    headline = metrics(stages, gridworld, claims, aa)
+    claims_md = claims_markdown(claims, aa, prereg, {env: refs.source for env, refs in study.refs.items()})
 
     written = []
     for name, table in tables.items():
@@ -156,26 +182,67 @@ def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[Grid
     return written
 
 
-def load_stages(run_dirs: list[str], confirmation_dirs: list[str], references: Path) -> Stages:
-    """The grid's runs and the confirmation runs (scored on the grid's scale) as a Stages."""
-    grid_runs, confirmation_runs = load_runs(run_dirs), load_runs(confirmation_dirs)  # runs first: name a bad one
+def seed_label(algo: str, runs: list[Run]) -> str:
+    """An A/A seed set's name: the algorithm and its seeds, e.g. A3C_2col seeds 4-7."""
+    seeds = sorted(r.seed for r in runs)
+    span = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else (
+        ",".join(map(str, seeds)))
+    return f"{algo} seeds {span}"
+
+
+def aa_study(aa_runs: list[Run], stages: Stages, refs: References, first_dir: str) -> Study:
+    """The A/A check as a study of two algorithms: the given runs (one env, algorithm, setting)
+    and the other runs of that env, algorithm and setting on other seeds (confirmation, else grid)."""
+    keys = {(r.env, r.algo, r.setting) for r in aa_runs}
+    if len(keys) != 1:
+        raise RunFileError(first_dir, "the A/A runs must be one env, algorithm and setting")
+    env, algo, setting = keys.pop()
+    seeds = {r.seed for r in aa_runs}
+    source = stages.confirmation if stages.confirmation and env in stages.confirmation.envs else stages.grid
+    others = [r for r in source.runs if (r.env, r.algo, r.setting) == (env, algo, setting) and r.seed not in seeds]
+    if not others:
+        raise RunFileError(first_dir, f"no {source.stage} runs of {env} {algo} at this setting on other seeds to "
+                                      "compare the A/A runs with")
+    first, second = seed_label(algo, others), seed_label(algo, aa_runs)
+    runs = [replace(r, algo=first) for r in others] + [replace(r, algo=second) for r in aa_runs]
+    return Study(runs, refs, stage=source.stage, scale_of=stages.grid)
+
+
+def load_stages(run_dirs: list[str], confirmation_dirs: list[str], references: Path,
+                aa_dirs: list[str] = ()) -> Stages:
+    """The grid's runs, the confirmation runs (scored on the grid's scale) and the A/A pair as a Stages."""
+    # runs first: name a bad one
+    grid_runs, confirmation_runs, aa_runs = load_runs(run_dirs), load_runs(confirmation_dirs), load_runs(list(aa_dirs))
     refs = References.load(references)
     grid = Study(grid_runs, refs)
-    if not confirmation_runs:
-        return Stages(grid)
-    confirmation = Study(confirmation_runs, refs, stage="confirmation", scale_of=grid)
-    unknown = sorted(set(confirmation.envs) - set(grid.envs))
-    if unknown:
-        raise RunFileError(confirmation_dirs[0], f"confirmation runs of {', '.join(unknown)} but no grid runs of it")
-    return Stages(grid, confirmation)
+    stages = Stages(grid)
+    if confirmation_runs:
+        stages.confirmation = Study(confirmation_runs, refs, stage="confirmation", scale_of=grid)
+        unknown = sorted(set(stages.confirmation.envs) - set(grid.envs))
+        if unknown:
+            raise RunFileError(confirmation_dirs[0], f"confirmation runs of {', '.join(unknown)} but no grid runs of it")
+    if aa_runs:
+        stages.aa = aa_study(aa_runs, stages, refs, aa_dirs[0])
+    return stages
+
+
+def check_claims(prereg: Preregistration, stages: Stages) -> None:
+    """PreregistrationError naming an algorithm or stage of the claims file the study lacks."""
+    algorithms = {r.algo for s in (stages.grid, stages.confirmation) if s is not None for r in s.runs}
+    check_against(prereg, algorithms, stages.names(), set(ALGORITHM_ORDER))
 
 
 def load_inputs(
-    run_dirs: list[str], gridworld_dirs: list[str], references: Path, confirmation_dirs: list[str] = ()
+    run_dirs: list[str], gridworld_dirs: list[str], references: Path, confirmation_dirs: list[str] = (),
+    aa_dirs: list[str] = (),
 ) -> tuple[Stages, list[GridworldRun]]:
     """Load and validate every run and the references (RunFileError naming a bad run,
     MissingReferenceError naming a family without reference scores)."""
-    return load_stages(run_dirs, list(confirmation_dirs), references), load_gridworld_runs(gridworld_dirs)
+    return load_stages(run_dirs, list(confirmation_dirs), references, aa_dirs), load_gridworld_runs(gridworld_dirs)
+
+
+#: The pre-registration the workflow uses (config/claims.yaml of the repository).
+DEFAULT_CLAIMS = Path(__file__).resolve().parents[2] / "config" / "claims.yaml"
 
 
 GRIDWORLD_DIR_NAME = re.compile(r"^seed\d+$")
@@ -236,16 +303,22 @@ def main(argv: list[str] | None = None) -> int:
         description="Aggregate run directories into tables, metrics.json and claim verdicts.",
     )
     parser.add_argument("--results-dir", required=True, type=Path, help="where tables/, metrics.json, claims.* go")
+    parser.add_argument("--claims", type=Path, default=DEFAULT_CLAIMS,
+                        help="the pre-registered primary tests (default: the repository's config/claims.yaml)")
+    parser.add_argument("--aa", action="append", default=[], metavar="RUN_DIR",
+                        help="an A/A check run (one algorithm and setting, seeds of its own); repeat per run")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     split_run_arguments(parser, args)
     try:
-        study, gridworld = load_inputs(args.run_dirs, args.gridworld, args.references, args.confirmation)
-    except (RunFileError, MissingReferenceError) as err:
+        prereg = load_preregistration(args.claims)
+        study, gridworld = load_inputs(args.run_dirs, args.gridworld, args.references, args.confirmation, args.aa)
+        check_claims(prereg, study)
+    except (RunFileError, MissingReferenceError, PreregistrationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     with np.errstate(invalid="ignore"):
-        written = write_outputs(args.results_dir, study, gridworld)
+        written = write_outputs(args.results_dir, study, gridworld, prereg)
     print(f"wrote {len(written)} files under {args.results_dir}")
     return 0
 

@@ -1,24 +1,23 @@
-"""Verdicts on the paper's claims C1..C7 (SPEC.md §5), computed from the run files.
+"""Verdicts on the paper's claims C1..C7 (SPEC.md §5) from their pre-registered primary tests.
 
-Scores are normalised per task (0 = uniform-random policy, 1 = scripted policy) and every
-comparison of two algorithms is the probability of improvement P(X > Y) of rliable: the
-probability that a run of X (at its best setting) scores above a run of Y on a task, averaged
-over tasks, with a stratified-bootstrap 95% interval (runs of each resampled within each
-task). A part *holds* when the interval of P(X > Y) lies above 0.5, *does not hold* when it
-lies below 0.5, and is *inconclusive* when it contains 0.5 or data are missing (an
-environment or algorithm not in the run set, fewer than two seeds). A claim holds when every
-part holds, does not hold when any part does not hold, and is inconclusive otherwise
-(`stats.combine_all`). The rules are written out in RULES and copied into claims.md.
-
-"Distral" in a claim means the best Distral variant of that environment: the one of KL_1col,
-KL+ent_1col, KL_2col, KL+ent_2col whose best setting has the highest mean AUC score.
+What each claim compares is written in advance in config/claims.yaml (`preregistration`):
+at most two primary tests per claim, each a score, a stage and comparisons "X beats Y" in
+named environments, with "Distral" named there (the paper's own best, KL+ent_2col), never
+chosen on the runs it is tested on. Every test works on runs (a run's score is its mean over
+tasks; `stats`), gives two one-sided p-values (for and against the claim), combined over its
+comparisons (`stats.all_parts`) into one two-sided p-value. The primary tests of all claims
+are corrected together (Holm); a test is decisive when its adjusted p-value is at most alpha,
+and its direction makes it *supported* or *contradicted*; otherwise *not resolved*. A claim
+is supported when all its primary tests are, contradicted when any one is, else not resolved.
+Missing data (an environment or algorithm without runs, one seed) leave a test not resolved
+with the reason. Each test carries its effect sizes with 95% intervals, its measured
+false-verdict rates and its power (`calibration`). Everything else in the tables is
+exploratory and never decides a verdict.
 
 A study has one or two stages (`Stages`): the grid (every beta x lr x seed at the preset's
 budget) and, where configured, the confirmation runs (each env x algorithm at its best grid
-setting, fresh seeds, a longer budget). What the grid measures best (sensitivity to
-hyperparameters, early learning: C2, C3's early part, C4) is judged on the grid; what needs
-learning to go on (whole curves and final returns: C1, C3's final part, C5, C6) on the
-confirmation runs of an env where it has them, else on the grid. Every part names its stage.
+setting, fresh seeds, a longer budget); the A/A check (`Stages.aa`) compares two disjoint seed
+sets of one algorithm at one setting as two algorithms, through the same machinery.
 """
 
 from __future__ import annotations
@@ -27,27 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
-from distral_repro.analysis import stats
+from distral_repro.analysis import calibration, stats
+from distral_repro.analysis.preregistration import SCORES, Preregistration, PrimaryTest
 from distral_repro.analysis.runs import EARLY_FRACTION, GridworldRun
-from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
-from distral_repro.analysis.tables import (
-    BASELINES,
-    DISTRAL_ALGORITHMS,
-    FAILURE_FRACTION,
-    METRICS,
-    Estimate,
-    Study,
-    markdown_table,
-)
-
-#: C6: pi_0 alone "performs well" if its final score is at least this fraction of the task policies'.
-PI0_THRESHOLD = 0.5
-#: A probability of improvement is compared with this value (no difference).
-CHANCE = 0.5
-#: C4 (a): zero failed runs refute "some runs fail" only with at least this many runs.
-MIN_RUNS_FOR_INSTABILITY = 36
-UNSTABLE_BASELINES = ("A3C_multitask", "A3C_2col")
+from distral_repro.analysis.stats import CONTRADICTED, NOT_RESOLVED, SUPPORTED
+from distral_repro.analysis.tables import FAILURE_FRACTION, METRICS, Estimate, Study, markdown_table
 
 STATEMENTS = {
     "C1": "Distral learns faster and reaches higher final returns than all three A3C baselines on Maze and Navigation.",
@@ -58,80 +43,16 @@ STATEMENTS = {
     "C6": "The distilled pi_0 alone performs well on the Maze tasks.",
     "C7": "Grid world: Distral soft-Q learns faster than separate soft-Q per task.",
 }
-
-_POI = "P(X > Y) with its 95% CI above 0.5"
-RULES = {
-    "C1": f"For maze and navigation and each baseline Y of A3C, A3C_multitask, A3C_2col: {_POI} for X = Distral, "
-    "on both the AUC and the final score (best settings; confirmation runs where there are).",
-    "C2": f"In every environment, on the AUC score of the grid: {_POI} for KL_2col over KL_1col and for KL+ent_2col "
-    "over KL+ent_1col.",
-    "C3": f"In every environment, for 1col and 2col: {_POI} for KL_* over KL+ent_* on the early AUC score "
-    f"of the grid (mean over the first {EARLY_FRACTION:.0%} of steps), and for KL+ent_* over KL_* on the final "
-    "score (confirmation runs where there are).",
-    "C4": "(a) A3C_multitask and A3C_2col each have at least one failed run over all environments "
-    f"(does not hold: none failed among >= {MIN_RUNS_FOR_INSTABILITY} runs); a run failed if it diverged or its "
-    f"mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment. "
-    "(b) In every environment, the spread of the mean final scores of all runs of an algorithm (36 in the grid; "
-    "diverged = 0), measured by their interquartile range, is larger for each unstable baseline than for "
-    "Distral, separated 95% CIs (bootstrap over runs).",
-    "C5": f"On lasertag: {_POI} for A3C over A3C_multitask and over A3C_2col on the AUC score, and for Distral "
-    "over A3C on the AUC and the final score (confirmation runs where there are).",
-    "C6": "On maze, for the best Distral variant with pi_0 data: the mean final score of pi_0 acting alone divided "
-    f"by that of the task policies (paired bootstrap over seeds) has its CI above {PI0_THRESHOLD:g} (holds), "
-    "below it (does not hold), else inconclusive (confirmation runs where there are).",
-    "C7": f"Grid world: {_POI} for Distral soft-Q over separate soft-Q on the AUC (mean episode return over the "
-    "episodes), over seeds x tasks.",
-}
-
-
-@dataclass
-class Part:
-    """One comparison behind a claim."""
-
-    description: str
-    verdict: str
-    numbers: str
-
-
-@dataclass
-class Claim:
-    claim: str
-    statement: str
-    rule: str
-    parts: list[Part] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        return stats.combine_all([p.verdict for p in self.parts])
-
-    def missing(self, what: str) -> None:
-        self.parts.append(Part(what, INCONCLUSIVE, "missing data"))
-
-    def improvement(self, description: str, label: str, poi: Estimate, extra: str = "") -> None:
-        """Part "P(X > Y) > 0.5"."""
-        verdict = stats.compare_intervals(poi.low, poi.high, CHANCE, CHANCE)
-        numbers = f"P({label}) = {_fmt(poi)}" + (f"; {extra}" if extra else "")
-        self.parts.append(Part(description, verdict, numbers))
-
-    def compare_poi(self, study: Study, env: str, x: str, y: str, metric: str) -> None:
-        """Part "X beats Y on metric in env", by P(X > Y), with both mean scores for reference."""
-        if (env, x) not in study.results or (env, y) not in study.results:
-            self.missing(f"{env}: {x} or {y} missing")
-            return
-        poi = study.probability_of_improvement(env, x, y, metric)
-        a, b = study.results[(env, x)].mean[metric], study.results[(env, y)].mean[metric]
-        self.improvement(
-            f"{env} ({study.stage}) {METRICS[metric]} {x} > {y}", f"{x} > {y}", poi,
-            f"mean {METRICS[metric]} score {x} {_fmt(a)} vs {y} {_fmt(b)}",
-        )
+ONE_SEED = "one run: no run-to-run variation to test against"
 
 
 @dataclass
 class Stages:
-    """The grid and, where configured, the confirmation runs of one study."""
+    """The grid and, where configured, the confirmation runs of one study, and the A/A pair."""
 
     grid: Study
     confirmation: Study | None = None
+    aa: Study | None = None  # two algorithm labels: two seed sets of one algorithm at one setting
 
     def late(self, env: str) -> Study:
         """The runs behind env's learning curves and final returns: its confirmation runs, else the grid."""
@@ -139,136 +60,200 @@ class Stages:
             return self.confirmation
         return self.grid
 
+    def study(self, stage: str, env: str) -> Study | None:
+        return {"grid": self.grid, "confirmation": self.confirmation, "late": self.late(env), "aa": self.aa}[stage]
+
+    def names(self) -> set[str]:
+        return {"grid", "late", "gridworld"} | ({"confirmation"} if self.confirmation else set()) | (
+            {"aa"} if self.aa else set())
+
 
 def as_stages(study: Study | Stages) -> Stages:
     """A single Study is a study of one stage, the grid."""
     return study if isinstance(study, Stages) else Stages(study)
 
 
-def _fmt(est: Estimate) -> str:
-    return f"{est.mean:.3g} [{est.low:.3g}, {est.high:.3g}]"
+@dataclass
+class Comparison:
+    """One comparison of a primary test: its one-sided p-values and its effect sizes."""
+
+    description: str
+    p_for: float = float("nan")
+    p_against: float = float("nan")
+    numbers: str = ""
+    missing: str | None = None
 
 
-def best_distral(study: Study, env: str, need_pi0: bool = False) -> str | None:
-    """The Distral variant with the highest best-setting mean AUC score in env (None if absent)."""
-    candidates = [
-        a
-        for a in DISTRAL_ALGORITHMS
-        if (env, a) in study.results
-        and np.isfinite(study.results[(env, a)].auc.mean)
-        and (not need_pi0 or study.results[(env, a)].pi0_final is not None)
-    ]
-    return max(candidates, key=lambda a: study.results[(env, a)].auc.mean) if candidates else None
+@dataclass
+class TestResult:
+    """A primary test evaluated: its comparisons, p-values, verdict, calibration and power."""
+
+    test: PrimaryTest
+    stage_used: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    p_for: float = float("nan")
+    p_against: float = float("nan")
+    p: float = float("nan")
+    direction: int = 0
+    p_adjusted: float = float("nan")
+    verdict: str = NOT_RESOLVED
+    false_supported: float = float("nan")
+    false_contradicted: float = float("nan")
+    power: str = "not computed"
+    seeds_needed: int | None = None
+    # What the calibration needs (kept out of the tables).
+    _calibrate: object = None
+
+    @property
+    def reason(self) -> str:
+        missing = [c.missing for c in self.comparisons if c.missing]
+        if missing:
+            return "; ".join(missing)
+        if not np.isfinite(self.p_adjusted):
+            return "not tested"
+        if self.verdict == NOT_RESOLVED:
+            return f"adjusted p = {self.p_adjusted:.3g} > alpha"
+        return f"adjusted p = {self.p_adjusted:.3g}"
+
+    @property
+    def headline(self) -> Comparison | None:
+        """The comparison that binds: the weakest for the claim (largest p for), or, when the
+        evidence is against it, the strongest against."""
+        tested = [c for c in self.comparisons if c.missing is None]
+        if not tested:
+            return None
+        if self.direction < 0:
+            return min(tested, key=lambda c: c.p_against)
+        return max(tested, key=lambda c: c.p_for)
 
 
-def claim_c1(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C1", STATEMENTS["C1"], RULES["C1"])
-    for env in ("maze", "navigation"):
-        study = stages.late(env)
-        distral = best_distral(study, env)
-        if distral is None:
-            claim.missing(f"{env}: no Distral runs")
-            continue
-        for baseline in BASELINES:
-            for metric in ("auc", "final"):
-                claim.compare_poi(study, env, distral, baseline, metric)
-    return claim
+@dataclass
+class Claim:
+    claim: str
+    statement: str
+    tests: list[TestResult]
+
+    @property
+    def verdict(self) -> str:
+        return stats.combine_primaries([t.verdict for t in self.tests])
 
 
-def claim_c2(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C2", STATEMENTS["C2"], RULES["C2"])
-    study = stages.grid
-    if not study.envs:
-        claim.missing("no environments")
-    for env in study.envs:
-        for two, one in (("KL_2col", "KL_1col"), ("KL+ent_2col", "KL+ent_1col")):
-            claim.compare_poi(study, env, two, one, "auc")
-    return claim
+def _fmt(triple) -> str:
+    point, low, high = triple
+    interval = f" [{low:.3g}, {high:.3g}]" if np.isfinite(low) else " [no interval]"
+    return f"{point:.3g}{interval}"
 
 
-def claim_c3(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C3", STATEMENTS["C3"], RULES["C3"])
-    for env in stages.grid.envs:
-        for kl, kl_ent in (("KL_1col", "KL+ent_1col"), ("KL_2col", "KL+ent_2col")):
-            claim.compare_poi(stages.grid, env, kl, kl_ent, "early_auc")
-            claim.compare_poi(stages.late(env), env, kl_ent, kl, "final")
-    if not claim.parts:
-        claim.missing("no environments")
-    return claim
+# ---- one comparison per score ------------------------------------------------------------------------
 
 
-def claim_c4(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C4", STATEMENTS["C4"], RULES["C4"])
-    study = stages.grid
-    for baseline in UNSTABLE_BASELINES:
-        results = [study.results[(env, baseline)] for env in study.envs if (env, baseline) in study.results]
-        runs = sum(r.num_runs for r in results)
-        failed = sum(r.num_failed for r in results)
-        diverged = sum(r.num_diverged for r in results)
-        numbers = f"{failed} failed ({diverged} diverged) of {runs} runs"
-        if failed > 0:
-            verdict = HOLDS
-        elif runs >= MIN_RUNS_FOR_INSTABILITY:
-            verdict = DOES_NOT_HOLD
-        else:
-            verdict = INCONCLUSIVE
-        claim.parts.append(Part(f"(a) {baseline} has failed runs", verdict, numbers))
-    for env in study.envs:
-        distral = best_distral(study, env)
-        if distral is None:
-            claim.missing(f"(b) {env}: no Distral runs")
-            continue
-        d_iqr = Estimate(*stats.interquartile_range_ci(study.normalised_finals(env, distral)))
-        for baseline in UNSTABLE_BASELINES:
-            if (env, baseline) not in study.results:
-                claim.missing(f"(b) {env}: no {baseline} runs")
-                continue
-            b_iqr = Estimate(*stats.interquartile_range_ci(study.normalised_finals(env, baseline)))
-            verdict = stats.compare_intervals(b_iqr.low, b_iqr.high, d_iqr.low, d_iqr.high)
-            claim.parts.append(Part(f"(b) {env} spread (IQR) {baseline} > {distral}", verdict,
-                                    f"{baseline} {_fmt(b_iqr)} vs {distral} {_fmt(d_iqr)}"))
-    return claim
+def _location(study: Study | None, env: str, x: str, y: str, metric: str, label: str) -> tuple[Comparison, tuple]:
+    """X beats Y on a run score (Welch); returns the comparison and (x matrix, y matrix) or None."""
+    desc = f"{env} {label}: {x} > {y}"
+    if study is None or env not in study.envs:
+        return Comparison(desc, missing=f"{env}: no runs in this stage"), None
+    for algo in (x, y):
+        if (env, algo) not in study.results or study.results[(env, algo)].scores[metric].size == 0:
+            return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
+    mx, my = study.results[(env, x)].scores[metric], study.results[(env, y)].scores[metric]
+    return _location_numbers(desc, mx, my, x, y), (mx, my)
 
 
-def claim_c5(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C5", STATEMENTS["C5"], RULES["C5"])
-    env = "lasertag"
-    study = stages.late(env)
-    if (env, "A3C") not in study.results:
-        claim.missing("lasertag: no A3C runs")
-        return claim
-    for baseline in UNSTABLE_BASELINES:
-        claim.compare_poi(study, env, "A3C", baseline, "auc")
-    distral = best_distral(study, env)
-    if distral is None:
-        claim.missing("lasertag: no Distral runs")
-        return claim
-    for metric in ("auc", "final"):
-        claim.compare_poi(study, env, distral, "A3C", metric)
-    return claim
+def _location_numbers(desc: str, mx: np.ndarray, my: np.ndarray, x: str, y: str) -> Comparison:
+    sx, sy = stats.run_scores(mx), stats.run_scores(my)
+    for algo, s in ((x, sx), (y, sy)):
+        if s.size < 2:
+            return Comparison(desc, missing=f"{desc.split(':')[0]} {algo}: {ONE_SEED}")
+    p_for, p_against = (float(p) for p in stats.welch_one_sided(sx, sy))
+    poi = stats.run_probability_of_improvement_ci(sx, sy)
+    diff = stats.mean_difference_ci(sx, sy)
+    numbers = (f"P(run of {x} > run of {y}) = {_fmt(poi)}; score difference {_fmt(diff)} "
+               f"({sx.mean():.3g} vs {sy.mean():.3g}; {sx.size} vs {sy.size} runs); "
+               f"one-sided p {p_for:.3g} for, {p_against:.3g} against")
+    return Comparison(desc, p_for, p_against, numbers)
 
 
-def claim_c6(study: Study | Stages) -> Claim:
-    stages = as_stages(study)
-    claim = Claim("C6", STATEMENTS["C6"], RULES["C6"])
-    env = "maze"
-    study = stages.late(env)
-    distral = best_distral(study, env, need_pi0=True) if env in study.envs else None
-    if distral is None:
-        claim.missing("maze: no Distral run with pi_0 evaluations")
-        return claim
-    res = study.results[(env, distral)]
-    ratio = Estimate(*stats.normalised_gap_ci(res.pi0_scores, res.scores["final"], 0.0))
-    numbers = f"pi_0 final score {_fmt(res.pi0_final)}, task policies {_fmt(res.final)}; ratio {_fmt(ratio)}"
-    verdict = stats.compare_intervals(ratio.low, ratio.high, PI0_THRESHOLD, PI0_THRESHOLD)
-    claim.parts.append(Part(f"maze ({study.stage}) {distral}: pi_0 alone reaches {PI0_THRESHOLD:g} of the task policies' score",
-                            verdict, numbers))
-    return claim
+def _failed(stages: Stages, test: PrimaryTest, x: str, y: str):
+    desc = f"{', '.join(test.envs)} pooled: failed-run fraction {x} > {y}"
+    flags = {}
+    for algo in (x, y):
+        values = []
+        for env in test.envs:
+            s = stages.study(test.stage, env)
+            if s is None or (env, algo) not in s.results:
+                return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
+            if s.results[(env, algo)].num_runs < 2:
+                return Comparison(desc, missing=f"{env} {algo}: {ONE_SEED}"), None
+            values += [s.failed(r) for r in s.runs if r.env == env and r.algo == algo]
+        flags[algo] = np.array(values, dtype=float)
+    fx, fy = flags[x], flags[y]
+    counts = (int(fx.sum()), fx.size, int(fy.sum()), fy.size)
+    p_for, p_against = (float(p) for p in stats.fisher_one_sided(*counts))
+    diff = stats.fraction_difference_ci(fx, fy)
+    numbers = (f"failed {counts[0]}/{counts[1]} ({fx.mean():.1%}) vs {counts[2]}/{counts[3]} ({fy.mean():.1%}); "
+               f"difference {_fmt(diff)}; one-sided p {p_for:.3g} for, {p_against:.3g} against")
+    return Comparison(desc, p_for, p_against, numbers), counts
+
+
+def _spread(stages: Stages, test: PrimaryTest, env: str, x: str, y: str):
+    desc = f"{env}: spread (IQR of all runs' mean final scores) {x} > {y}"
+    study = stages.study(test.stage, env)
+    if study is None or env not in study.envs:
+        return Comparison(desc, missing=f"{env}: no runs in this stage"), None
+    for algo in (x, y):
+        if (env, algo) not in study.results:
+            return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
+    vx, vy = study.normalised_finals(env, x), study.normalised_finals(env, y)
+    if min(vx.size, vy.size) < stats.MIN_SPREAD_RUNS:
+        return Comparison(desc, missing=f"{env}: fewer than {stats.MIN_SPREAD_RUNS} runs: no spread to compare"), None
+    p_for, p_against = (float(p) for p in stats.brown_forsythe_one_sided(vx, vy))
+    diff = stats.iqr_difference_ci(vx, vy)
+    numbers = (f"IQR {stats.interquartile_range(vx):.3g} vs {stats.interquartile_range(vy):.3g} "
+               f"({vx.size} vs {vy.size} runs); difference {_fmt(diff)}; Brown-Forsythe one-sided p "
+               f"{p_for:.3g} for, {p_against:.3g} against")
+    return Comparison(desc, p_for, p_against, numbers), (vx, vy)
+
+
+def pi0_and_task_scores(study: Study, env: str, algo: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(n,) run scores of pi_0 acting alone at its last evaluation step and of the task policies
+    at that same step (their training-episode returns, interpolated), normalised; and the step.
+    None without pi_0 evaluations."""
+    res = study.results.get((env, algo))
+    if res is None or not res.best_runs or any(r.pi0_progress is None or r.pi0_progress.empty for r in res.best_runs):
+        return None
+    refs = study.refs[env]
+    pi0, task, step = [], [], float("nan")
+    for run in res.best_runs:
+        last = run.pi0_progress["step"].max()
+        at = run.pi0_progress[run.pi0_progress["step"] == last].groupby("task")["episode_return"].mean()
+        curve = run.progress.dropna(subset=["episode_return"])
+        own = [np.interp(last, *curve.loc[curve["task"] == t, ["step", "episode_return"]].to_numpy(float).T)
+               for t in run.tasks]
+        pi0.append(float(np.mean(refs.normalise(at.reindex(run.tasks).to_numpy(float)))))
+        task.append(float(np.mean(refs.normalise(np.array(own)))))
+        step = float(last)
+    return np.array(pi0), np.array(task), step
+
+
+def _pi0(stages: Stages, test: PrimaryTest, env: str, algo: str):
+    desc = f"{env}: pi_0 of {algo} alone > {test.share:g} x its task policies"
+    study = stages.study(test.stage, env)
+    if study is None or env not in study.envs or (env, algo) not in study.results:
+        return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
+    scores = pi0_and_task_scores(study, env, algo)
+    if scores is None:
+        return Comparison(desc, missing=f"{env}: {algo} has no pi_0 evaluations"), None
+    pi0, task, step = scores
+    if pi0.size < 2:
+        return Comparison(desc, missing=f"{env} {algo}: {ONE_SEED}"), None
+    d = pi0 - test.share * task
+    p_for, p_against = (float(p) for p in stats.one_sample_one_sided(d))
+    numbers = (f"pi_0 {pi0.mean():.3g} vs task policies {task.mean():.3g} at step {step:.0f} ({pi0.size} runs, "
+               f"{study.stage}); ratio {_fmt(stats.ratio_of_means_ci(pi0, task))}; pi_0 - {test.share:g} x task "
+               f"policies {_fmt(stats.mean_ci(d))}; P(run's pi_0 > {test.share:g} x its task policies) "
+               f"{float(np.mean(d > 0) + 0.5 * np.mean(d == 0)):.3g}; one-sided p {p_for:.3g} for, "
+               f"{p_against:.3g} against")
+    return Comparison(desc, p_for, p_against, numbers), d
 
 
 def gridworld_matrix(runs: list[GridworldRun], method: str, field_name: str) -> np.ndarray:
@@ -282,99 +267,338 @@ def gridworld_estimates(runs: list[GridworldRun], method: str, field_name: str) 
     return Estimate.of(gridworld_matrix(runs, method, field_name))
 
 
-def claim_c7(gridworld: list[GridworldRun]) -> Claim:
-    claim = Claim("C7", STATEMENTS["C7"], RULES["C7"])
-    methods = {r.method for r in gridworld if r.status == "ok"}
-    if not {"distral", "separate"} <= methods:
-        claim.missing("grid world: runs of both methods needed")
-        return claim
-    distral, separate = (gridworld_matrix(gridworld, m, "auc_return") for m in ("distral", "separate"))
-    poi = Estimate(*stats.probability_of_improvement_ci(distral, separate))
-    claim.improvement(
-        "grid world AUC distral > separate", "distral > separate", poi,
-        f"mean AUC return distral {_fmt(Estimate.of(distral))} vs separate {_fmt(Estimate.of(separate))}",
-    )
-    return claim
+# ---- a primary test --------------------------------------------------------------------------------
 
 
-def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun]) -> list[Claim]:
-    """All seven claims, in order (a single Study is a study of one stage, the grid)."""
+def aa_pair(stages: Stages) -> tuple[str, str, str] | None:
+    """(env, first label, second label) of the A/A study."""
+    if stages.aa is None:
+        return None
+    env = stages.aa.envs[0]
+    first, second = stages.aa.algos(env)[:2]
+    return env, first, second
+
+
+def evaluate_test(test: PrimaryTest, stages: Stages, gridworld: list[GridworldRun]) -> TestResult:
+    """Run one primary test (unadjusted): comparisons, combined p-values, calibration inputs."""
+    result = TestResult(test, test.stage)
+    design_runs, design_parts, groups = {}, [], {}
+    other = []  # calibration data of the count, spread and paired tests
+    if test.score in ("auc", "final", "early_auc"):
+        pairs = [(e, x, y) for e in test.envs for x, y in test.compare]
+        if test.stage == "aa":
+            pair = aa_pair(stages)
+            pairs = [] if pair is None else [pair]
+            if pair is None:
+                result.comparisons.append(Comparison("A/A", missing="no A/A runs in this study"))
+        for env, x, y in pairs:
+            study = stages.study(test.stage, env)
+            comparison, matrices = _location(study, env, x, y, test.score, f"{METRICS[test.score]} ({study.stage if study else test.stage})")
+            result.comparisons.append(comparison)
+            if matrices is not None and comparison.missing is None:
+                design_parts.append((env, x, y))
+                for algo, m in zip((x, y), matrices):
+                    design_runs[(env, algo)] = m.shape[0]
+                    groups.setdefault(env, {})[algo] = m
+        stages_used = {stages.study(test.stage, e).stage for e, _, _ in pairs if stages.study(test.stage, e)}
+        result.stage_used = ", ".join(sorted(stages_used)) or test.stage
+        result._calibrate = ("location", calibration.Design(tuple(design_parts), design_runs), groups)
+    elif test.score == "gridworld_auc":
+        for x, y in test.compare:
+            mx, my = (gridworld_matrix(gridworld, m, "auc_return") for m in (x, y))
+            desc = f"grid world AUC: {x} > {y}"
+            if mx.size == 0 or my.size == 0:
+                result.comparisons.append(Comparison(desc, missing=f"grid world: runs of {x} and {y} needed"))
+                continue
+            result.comparisons.append(_location_numbers(desc, mx, my, x, y))
+            if result.comparisons[-1].missing is None:
+                design_parts.append(("gridworld", x, y))
+                design_runs.update({("gridworld", x): mx.shape[0], ("gridworld", y): my.shape[0]})
+                groups.setdefault("gridworld", {}).update({x: mx, y: my})
+        result._calibrate = ("location", calibration.Design(tuple(design_parts), design_runs), groups)
+    elif test.score == "failed_fraction":
+        for x, y in test.compare:
+            comparison, counts = _failed(stages, test, x, y)
+            result.comparisons.append(comparison)
+            if counts is not None:
+                other.append(counts)
+        result._calibrate = ("failed", other)
+    elif test.score == "final_spread":
+        for env in test.envs:
+            for x, y in test.compare:
+                comparison, values = _spread(stages, test, env, x, y)
+                result.comparisons.append(comparison)
+                if values is not None:
+                    other.append(values)
+        result._calibrate = ("spread", other)
+    elif test.score == "pi0_share":
+        for env in test.envs:
+            for (x,) in test.compare:
+                comparison, d = _pi0(stages, test, env, x)
+                result.comparisons.append(comparison)
+                if d is not None:
+                    other.append(d)
+                    study = stages.study(test.stage, env)
+                    result.stage_used = study.stage
+        result._calibrate = ("paired", other)
+    else:  # the preregistration checked the score
+        raise ValueError(f"unknown score {test.score!r}")
+    if result.comparisons and all(c.missing is None for c in result.comparisons):
+        p_for, p_against = stats.all_parts([c.p_for for c in result.comparisons],
+                                           [c.p_against for c in result.comparisons])
+        result.p_for, result.p_against = float(p_for), float(p_against)
+        p, direction = stats.two_sided(p_for, p_against)
+        result.p, result.direction = float(p), int(direction)
+    return result
+
+
+def _probability(p: float, paired: bool = False) -> str:
+    """P(X > Y) near 1 with the shift it means, in sds of a run score (of a paired difference)."""
+    shift = sps.norm.ppf(p) * (1.0 if paired else np.sqrt(2.0))
+    shown = f"{p:.4g}" if p < 0.9999 else "0.9999"
+    return f"{shown} (a shift of {shift:.2g} sd)"
+
+
+def calibrate(result: TestResult, alpha: float, level: float) -> None:
+    """Fill in the test's false-verdict rates (under no difference, at level alpha) and its power
+    (smallest detectable P(X > Y) and seeds needed for TARGET_PROBABILITY, at `level`)."""
+    if not np.isfinite(result.p):
+        return
+    kind = result._calibrate[0]
+    if kind == "location":
+        _, design, groups = result._calibrate
+        noise = {env: calibration.fit_noise(list(by_algo.values())) for env, by_algo in groups.items()}
+        if any(n is None for n in noise.values()):
+            return
+        result.false_supported, result.false_contradicted = calibration.location_false_verdict_rates(
+            design, noise, alpha)
+        detectable = calibration.smallest_detectable(lambda p: calibration.location_power(design, noise, p, level))
+        result.seeds_needed = calibration.seeds_needed(
+            lambda n: calibration.location_power(design, noise, calibration.TARGET_PROBABILITY, level, runs=n))
+        seeds = sorted(set(design.runs.values()))
+        iccs = ", ".join(f"{env} {m.icc:.2f}" for env, m in noise.items())
+        result.power = (f"80% power for P(X > Y) >= {_probability(detectable)} at {'/'.join(map(str, seeds))} seeds"
+                        if np.isfinite(detectable) else
+                        f"80% power for no P(X > Y) below {_probability(calibration.PROBABILITY_GRID[-1])} at "
+                        f"{'/'.join(map(str, seeds))} seeds") + f" (level {level:.3g}; within-run task correlation {iccs})"
+    elif kind == "failed":
+        counts = result._calibrate[1]
+        result.false_supported, result.false_contradicted = calibration.failed_fraction_false_verdict_rates(
+            counts, alpha)
+        base = max(fy / ny for _, _, fy, ny in counts)
+        grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+        grid = grid[grid > base]
+        smallest = calibration.smallest_on_grid(lambda q: calibration.failed_fraction_power(counts, q, level), grid)
+        runs = "/".join(str(nx) for _, nx, _, _ in counts)
+        result.power = (f"80% power for a failed fraction >= {smallest:.2f} against {base:.3f} at {runs} runs "
+                        f"(level {level:.3g})" if np.isfinite(smallest) else
+                        f"80% power for no failed fraction at {runs} runs (level {level:.3g})")
+    elif kind == "spread":
+        parts = result._calibrate[1]
+        result.false_supported, result.false_contradicted = calibration.spread_false_verdict_rates(parts, alpha)
+        sizes = [(len(x), len(y)) for x, y in parts]
+        smallest = calibration.smallest_on_grid(lambda r: calibration.spread_power(sizes, r, level),
+                                                np.round(np.arange(1.0, 6.0001, 0.05), 2))
+        runs = "/".join(sorted({str(n) for pair in sizes for n in pair}))
+        result.power = (f"80% power for a spread (sd) ratio >= {smallest:.2f} at {runs} runs (level {level:.3g})"
+                        if np.isfinite(smallest) else f"80% power for no spread ratio up to 6 at {runs} runs")
+    elif kind == "paired":
+        d = np.concatenate(result._calibrate[1])
+        result.false_supported, result.false_contradicted = calibration.paired_false_verdict_rates(d, alpha)
+        detectable = calibration.smallest_detectable(lambda p: calibration.paired_power(d.size, p, level))
+        result.seeds_needed = calibration.seeds_needed(
+            lambda n: calibration.paired_power(n, calibration.TARGET_PROBABILITY, level))
+        result.power = (f"80% power for P(difference > 0) >= {_probability(detectable, paired=True)} at {d.size} "
+                        f"seeds (level {level:.3g})" if np.isfinite(detectable) else
+                        f"80% power for no P below {_probability(calibration.PROBABILITY_GRID[-1], paired=True)} at "
+                        f"{d.size} seeds")
+
+
+def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun], prereg: Preregistration,
+                    calibrated: bool = True) -> tuple[list[Claim], TestResult | None]:
+    """All seven claims, in order, and the A/A check (None when the file has none).
+
+    The primary tests of all claims are Holm-corrected together; the A/A check is judged at
+    the unadjusted level alpha (the stricter check of calibration)."""
     stages = as_stages(study)
-    return [
-        claim_c1(stages),
-        claim_c2(stages),
-        claim_c3(stages),
-        claim_c4(stages),
-        claim_c5(stages),
-        claim_c6(stages),
-        claim_c7(gridworld),
-    ]
+    results = [evaluate_test(t, stages, gridworld) for t in prereg.tests]
+    adjusted = stats.holm([r.p for r in results])
+    tested = int(np.isfinite(adjusted).sum())
+    level = prereg.alpha / max(tested, 1)
+    for result, p_adj in zip(results, adjusted):
+        result.p_adjusted = float(p_adj)
+        result.verdict = stats.verdict(p_adj, result.direction, prereg.alpha)
+        if calibrated:
+            calibrate(result, prereg.alpha, level)
+    aa = None
+    if prereg.aa_check is not None:
+        aa = evaluate_test(prereg.aa_check, stages, gridworld)
+        aa.p_adjusted = aa.p
+        aa.verdict = stats.verdict(aa.p, aa.direction, prereg.alpha)
+        if calibrated:
+            calibrate(aa, prereg.alpha, prereg.alpha)
+    claims = [Claim(c, STATEMENTS[c], [r for r in results if r.test.claim == c]) for c in STATEMENTS]
+    return claims, aa
+
+
+# ---- output ---------------------------------------------------------------------------------------
+
+
+def describe_test(test: PrimaryTest) -> str:
+    """The pre-registered test in words."""
+    if test.stage == "aa":
+        return (f"A/A: {SCORES[test.score]} of one algorithm at one setting, two disjoint seed sets as X and Y "
+                "(stage aa), Welch's t-test on run scores, unadjusted level")
+    if test.score == "pi0_share":
+        pairs = ", ".join(p[0] for p in test.compare)
+        what = f"pi_0 of {pairs} acting alone > {test.share:g} x the task policies of the same runs at the same step"
+    else:
+        what = " and ".join(f"{x} > {y}" for x, y in test.compare)
+    method = {"failed_fraction": "Fisher's exact test, environments pooled",
+              "final_spread": "Brown-Forsythe test per environment",
+              "pi0_share": "one-sample t-test of the paired run differences"}.get(test.score, "Welch's t-test on run scores")
+    return f"{test.name}: {SCORES[test.score]}, {what}; in {', '.join(test.envs)}; stage {test.stage}; {method}"
+
+
+def _test_row(claim: str, verdict: str, r: TestResult) -> dict:
+    head = r.headline
+    return {
+        "claim": claim, "test": r.test.name, "verdict": r.verdict, "claim_verdict": verdict,
+        "score": r.test.score, "stage": r.stage_used, "envs": " ".join(r.test.envs),
+        "effect": head.numbers if head else "", "binding_comparison": head.description if head else "",
+        "p_for": r.p_for, "p_against": r.p_against, "p": r.p, "p_holm": r.p_adjusted,
+        "false_supported": r.false_supported, "false_contradicted": r.false_contradicted,
+        "power": r.power, "seeds_needed_p070": r.seeds_needed, "reason": r.reason,
+    }
+
+
+def primary_tests_table(claims: list[Claim], aa: TestResult | None) -> pd.DataFrame:
+    """One row per primary test (and the A/A check): verdict, effect, p-values, calibration, power."""
+    rows = [_test_row(c.claim, c.verdict, r) for c in claims for r in c.tests]
+    if aa is not None:
+        rows.append(_test_row("A/A", aa.verdict, aa))
+    return pd.DataFrame(rows)
 
 
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
-    """One row per claim: claim, verdict, statement, rule, evidence (its parts, '; '-joined)."""
-    return pd.DataFrame(
-        {
-            "claim": [c.claim for c in claims],
-            "verdict": [c.verdict for c in claims],
-            "statement": [c.statement for c in claims],
-            "rule": [c.rule for c in claims],
-            "evidence": ["; ".join(f"{p.description}: {p.numbers} -> {p.verdict}" for p in c.parts) for c in claims],
-        }
-    )
+    """One row per claim: claim, verdict, statement, rule (its primary tests), evidence (their
+    comparisons, '; '-joined), and the claim's bounds on false verdicts under no difference."""
+    rows = []
+    for c in claims:
+        rows.append({
+            "claim": c.claim, "verdict": c.verdict, "statement": c.statement,
+            "rule": " | ".join(describe_test(t.test) for t in c.tests),
+            "evidence": " | ".join(f"{t.test.name} -> {t.verdict} ({t.reason}): " + "; ".join(
+                f"{p.description}: {p.missing or p.numbers}" for p in t.comparisons) for t in c.tests),
+            # supported needs every test supported: at most the smallest rate; contradicted needs
+            # any one: at most the sum (both hold whatever the tests' dependence).
+            "false_supported_max": min((t.false_supported for t in c.tests), default=float("nan")),
+            "false_contradicted_max": float(np.sum([t.false_contradicted for t in c.tests])),
+        })
+    return pd.DataFrame(rows)
 
 
-def claims_markdown(claims: list[Claim], upper_references: dict[str, str] | None = None) -> str:
-    """claims.md: a summary table, the general rule, and each claim's parts with numbers."""
+def _seeds(t: TestResult) -> str:
+    if t.seeds_needed is not None:
+        return str(t.seeds_needed)
+    if t.power.startswith("80% power"):
+        return f"more than {calibration.MAX_SEEDS}"
+    return "not computed"
+
+
+def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregistration,
+                    upper_references: dict[str, str] | None = None) -> str:
+    """claims.md: verdicts, the pre-registered tests, how verdicts are computed, calibration and
+    power, then each claim's tests and comparisons."""
     references = ""
     if upper_references:
         described = {"scripted": "the scripted shortest-path policy", "user": "a value given with the family",
                      "best_in_grid": "the best final return observed in the grid"}
         references = " Upper references: " + "; ".join(
-            f"{env}: {described.get(source, source)}" for env, source in upper_references.items()
-        ) + "."
+            f"{env}: {described.get(source, source)}" for env, source in upper_references.items()) + "."
+    table = primary_tests_table(claims, aa)
+    summary = pd.DataFrame({
+        "claim": table["claim"], "test": table["test"], "verdict": table["verdict"],
+        "effect (binding comparison)": table["binding_comparison"] + ": " + table["effect"],
+        "p (Holm)": table["p_holm"], "false supported": table["false_supported"],
+        "false contradicted": table["false_contradicted"], "power": table["power"],
+        "seeds for P = 0.70": table["seeds_needed_p070"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+        "reason": table["reason"],
+    })
     lines = [
         "# Claims of the Distral paper: verdicts from the runs",
         "",
         markdown_table(pd.DataFrame({"claim": [c.claim for c in claims], "verdict": [c.verdict for c in claims],
                                      "statement": [c.statement for c in claims]})),
+        f"Pre-registered in `{prereg.source}` before any run. \"Distral\" = {prereg.distral}, named there "
+        "(the paper's own best), not chosen on these runs.",
+        "",
+        "## Primary tests",
+        "",
+        markdown_table(summary),
         "## How verdicts are computed",
         "",
         "Scores are normalised per task: (return - random) / (upper - random), where random is the mean "
         "return of the uniform-random policy and upper that of the upper reference (results/reference_scores.csv)."
         + references,
         "",
-        "Two algorithms are compared by the probability of improvement P(X > Y) (Agarwal et al., NeurIPS 2021, "
-        "rliable): the probability that a run of X at its best setting scores above a run of Y at its best "
-        "setting on a task, ties counting one half, averaged over tasks. A comparison *holds* when the 95% "
-        "interval of P(X > Y) lies above 0.5, *does not hold* when it lies below 0.5, and is *inconclusive* "
-        "when it contains 0.5 or data are missing (an environment or algorithm not in the run set, fewer than "
-        "two seeds). A claim holds when every comparison holds, does not hold when any comparison does not "
-        "hold, and is inconclusive otherwise.",
+        "**The run is the unit.** One training run trains all tasks of a family together, so its tasks are "
+        "not independent observations: every test and interval here works on runs, a run's score being its "
+        "mean over tasks; bootstrap intervals resample whole runs "
+        f"({stats.NUM_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}).",
         "",
-        "Intervals are stratified percentile bootstraps (runs resampled within each task, "
-        f"{stats.NUM_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}). AUC = mean score over the whole "
-        f"learning curve; final = mean over the last 10% of steps; early AUC = mean over the first "
-        f"{EARLY_FRACTION:.0%} of steps. Best setting = the (beta, lr) with the fewest diverged runs, then the "
-        "highest mean AUC score over seeds and tasks. \"Distral\" = the Distral variant (KL_1col, KL+ent_1col, "
-        "KL_2col, KL+ent_2col) with the highest mean AUC score in that environment. A run *failed* if it "
-        f"diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's of its environment; "
-        "where all runs are pooled a diverged run scores 0.",
+        "**One pre-registered primary test per claim (at most two).** Each compares X with Y on one score in "
+        "one stage; with several comparisons (environments x pairs) it is \"X beats Y in every one\": the "
+        "p-value for the claim is the largest of the comparisons' one-sided p-values (intersection-union "
+        "test), the p-value against it the smallest times the number of comparisons (Bonferroni), and the "
+        "test's two-sided p-value twice the smaller of the two. The primary tests of all claims are corrected "
+        f"together (Holm, family-wise error rate {prereg.alpha:g}). A test is *supported* or *contradicted* "
+        f"(by its direction) when its Holm-adjusted p-value is at most {prereg.alpha:g}, else *not resolved*; "
+        "missing data (no runs of an environment or algorithm, one seed) leave it not resolved with the reason. "
+        "A claim is supported when all its primary tests are, contradicted when any one is, else not resolved. "
+        "Effect sizes: P(run of X > run of Y) (ties one half) with a bootstrap 95% interval, and the score "
+        "difference with Welch's 95% interval (unadjusted intervals). Every other table is exploratory.",
         "",
-        "Each comparison names the stage of the runs it uses: *grid* = every beta x lr x seed at the preset's "
-        "budget; *confirmation* = each algorithm at its best grid setting, rerun on fresh seeds with a longer "
-        "budget (README, \"Two stages\"). Robustness and early learning (C2, C3 early, C4) are judged on the "
-        "grid; curves and final scores (C1, C3 final, C5, C6) on the confirmation runs where the study has them.",
+        "**Calibration, measured.** For each test, the rate of *supported* and of *contradicted* verdicts when "
+        "X and Y do not differ, simulated from the study's own runs: every algorithm draws whole runs (all "
+        "tasks together, so the within-run task correlation is the study's) from the pooled residual runs of "
+        f"its stage and environment ({calibration.NUM_SIMULATIONS} simulated studies, at the unadjusted level "
+        f"{prereg.alpha:g}: an upper bound inside the Holm family). A claim's false-supported rate is at most its "
+        "tests' smallest, its false-contradicted rate at most their sum.",
+        "",
+        "**Power, stated.** The smallest P(run of X > run of Y) the test supports with 80% power at its seed "
+        "counts (every comparison at that effect; normal random-effects model with the fitted sds, at Holm's "
+        "strictest level alpha / m over the m primary tests run), and the seeds per algorithm needed for "
+        f"P = {calibration.TARGET_PROBABILITY}.",
+        "",
+        f"Scores: AUC = mean score over the whole learning curve; final = mean over the last 10% of steps; early "
+        f"AUC = mean over the first {EARLY_FRACTION:.0%} of steps. Best setting = the (beta, lr) with the fewest "
+        "diverged runs, then the highest mean AUC score over seeds and tasks; the tests use its non-diverged runs. "
+        f"A run *failed* if it diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's "
+        "of its environment; where all runs are pooled a diverged run scores 0. pi_0 (C6): its evaluation "
+        "episodes at its last evaluation step against the task policies' training episodes at that step "
+        "(progress.csv; the task policies have no evaluation episodes of their own), paired run by run.",
+        "",
+        "Stages: *grid* = every beta x lr x seed at the preset's budget; *confirmation* = each algorithm at its "
+        "best grid setting, rerun on fresh seeds with a longer budget (README, \"Two stages\"); *late* = an "
+        "environment's confirmation runs where it has them, else its grid.",
         "",
     ]
+    if aa is not None:
+        lines += ["## A/A check", "", describe_test(aa.test) + ".", "",
+                  f"Verdict: **{aa.verdict}** ({aa.reason}); false supported {aa.false_supported:.3g}, "
+                  f"false contradicted {aa.false_contradicted:.3g} under no difference.", ""]
+        lines += [markdown_table(pd.DataFrame({"comparison": [p.description for p in aa.comparisons],
+                                               "numbers": [p.missing or p.numbers for p in aa.comparisons]}))]
     for c in claims:
-        lines += [f"## {c.claim}: {c.verdict}", "", c.statement, "", f"Rule: {c.rule}", ""]
-        parts = pd.DataFrame(
-            {
-                "comparison": [p.description for p in c.parts],
-                "numbers": [p.numbers for p in c.parts],
-                "verdict": [p.verdict for p in c.parts],
-            }
-        )
-        lines += [markdown_table(parts)]
+        lines += [f"## {c.claim}: {c.verdict}", "", c.statement, ""]
+        for t in c.tests:
+            lines += [f"### {t.test.name}: {t.verdict}", "", f"Rule: {describe_test(t.test)}.", "",
+                      f"p for {t.p_for:.3g}, against {t.p_against:.3g}; two-sided {t.p:.3g}; Holm-adjusted "
+                      f"{t.p_adjusted:.3g} ({t.reason}). False supported {t.false_supported:.3g}, false contradicted "
+                      f"{t.false_contradicted:.3g}; power: {t.power}; seeds for P = "
+                      f"{calibration.TARGET_PROBABILITY}: {_seeds(t)}.",
+                      ""]
+            lines += [markdown_table(pd.DataFrame({"comparison": [p.description for p in t.comparisons],
+                                                   "numbers": [p.missing or p.numbers for p in t.comparisons]}))]
     return "\n".join(lines)
