@@ -53,6 +53,11 @@ def setting_stem(run_dir: str) -> str:
     return match["setting"]
 
 
+def _mean_of_run_means(scores: np.ndarray) -> float:
+    """Mean over runs of each run's mean over tasks, of a (runs x tasks) matrix (NaN without runs)."""
+    return float(np.mean(scores.mean(axis=1))) if scores.size else float("nan")
+
+
 def selection_table(study: Study, env: str) -> pd.DataFrame:
     """One row per algorithm of env: its best setting in the grid (the Study's, by `best_setting`)
     and the scores that chose it."""
@@ -68,7 +73,7 @@ def selection_table(study: Study, env: str) -> pd.DataFrame:
         rows.append({
             "env": env, "algo": algo, "setting": stems.pop(), "beta": res.beta, "lr": res.lr,
             "runs": len(group), "diverged": res.best_setting_diverged, "late_score": res.late_score,
-            "auc_score": res.auc.mean, "final_score": res.final.mean,
+            "auc_score": _mean_of_run_means(res.scores["auc"]), "final_score": _mean_of_run_means(res.scores["final"]),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
