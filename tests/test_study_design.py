@@ -88,7 +88,7 @@ def test_the_rule_prefers_fewer_divergences_then_the_higher_late_score():
 
 from distral_repro.analysis import figures, select  # noqa: E402
 from distral_repro.analysis.claims import claims_markdown, claims_table, evaluate_claims  # noqa: E402
-from tests.test_analysis import PREREG, STEPS, claim_of, grid_of, ramp, study_of, write_run  # noqa: E402
+from tests.test_analysis import PREREG, STEPS, claim_of, ramp, study_of, write_run  # noqa: E402
 
 
 def test_selection_tables_figures_and_claims_name_the_same_best_setting(tmp_path):
