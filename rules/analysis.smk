@@ -28,7 +28,8 @@ rule reference_scores:
 
 
 # Stage 1 -> stage 2: per env, each algorithm's best grid setting (fewest diverged, then the
-# highest mean AUC score), read by confirmation_dirs() to know the confirmation runs.
+# highest mean score over the last quarter of the curve: the tables' rule too), read by
+# confirmation_dirs() to know the confirmation runs.
 checkpoint select_settings:
     input:
         lambda wildcards: run_files([wildcards.env]),

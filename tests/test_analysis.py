@@ -224,22 +224,27 @@ def test_common_curves_interpolates_onto_shared_steps():
 # ---- tables ---------------------------------------------------------------------------------
 
 
-def test_best_setting_is_chosen_by_auc_not_final(tmp_path):
-    early = np.array([[2.0] * 10, [4.0] * 10])  # AUC 3, final 3
-    late = np.array([[0.0] * 9 + [10.0], [0.0] * 9 + [10.0]])  # AUC 1, final 10
+def test_best_setting_is_chosen_by_the_late_score_not_auc(tmp_path):
+    early = np.array([[2.0] * 10, [4.0] * 10])  # AUC 3, late score 3: the higher AUC
+    late = np.array([[0.0] * 7 + [10.0] * 3, [0.0] * 7 + [10.0] * 3])  # AUC 3, late score 10 (steps 800-1000)
     dirs = [write_run(tmp_path, "maze", "A3C", 1e3, 2e-4, s, early + s) for s in range(2)]
     dirs += [write_run(tmp_path, "maze", "A3C", 3e3, 4e-4, s, late) for s in range(2)]
-    # Highest AUC of all, but one of its runs diverged: not eligible as the best setting.
+    # Highest scores of all, but one of its runs diverged: not eligible as the best setting.
     dirs += [write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 0, early + 10),
              write_run(tmp_path, "maze", "A3C", 1e4, 8e-4, 1, early, status="diverged")]
     study = study_of(dirs)
     best = study.best_settings_table().iloc[0]
-    assert (best["beta"], best["lr"]) == (1e3, 2e-4)
-    # raw AUC of seeds 0 and 1: 3 and 4; normalised per task: ((2, 4) - (0, 0.1)) / (10, 10) and + 1 / 10
-    assert best["auc_score"] == pytest.approx(np.mean([0.2, 0.39, 0.3, 0.49]))
-    assert best["final_score"] == pytest.approx(best["auc_score"])
+    assert (best["beta"], best["lr"]) == (3e3, 4e-4)
+    # normalised per task: (value - (0, 0.1)) / 10. AUC (3, 3) -> (0.3, 0.29); the early setting's mean
+    # AUC score, ((2, 4) - (0, 0.1)) / 10 and + 0.1 for seed 1 -> 0.345, is higher: AUC would pick it.
+    assert best["auc_score"] == pytest.approx(0.295)
+    assert best["late_score"] == pytest.approx(0.995) and best["final_score"] == pytest.approx(0.995)
+    settings = study.settings_table().set_index(["beta", "lr"])
+    assert settings.loc[(1e3, 2e-4), "auc_score"] == pytest.approx(0.345)
+    assert settings.loc[(1e3, 2e-4), "late_score"] == pytest.approx(0.345)
+    assert list(settings["best"]) == [False, True, False]
     raw = study.best_settings_returns_table().iloc[0]
-    assert raw["auc_return"] == pytest.approx(3.5) and raw["final_return"] == pytest.approx(3.5)
+    assert raw["auc_return"] == pytest.approx(3.0) and raw["final_return"] == pytest.approx(10.0)
     assert (best["runs"], best["diverged"], best["seeds"]) == (6, 1, 2)
     assert best["fraction_diverged"] == pytest.approx(1 / 6)
 

@@ -82,3 +82,77 @@ def test_the_rule_prefers_fewer_divergences_then_the_higher_late_score():
     table = pd.DataFrame({"beta": [1.0, 1.0, 2.0], "lr": [1e-3, 2e-3, 1e-3], "diverged": [1, 0, 0],
                           "late_score": [0.9, 0.5, 0.6]})
     assert pick_setting(table) == 2
+
+
+# ------------------------------------------------ one best setting; horizons in tables and claims
+
+from distral_repro.analysis import figures, select  # noqa: E402
+from distral_repro.analysis.claims import claims_markdown, claims_table, evaluate_claims  # noqa: E402
+from tests.test_analysis import PREREG, STEPS, claim_of, ramp, study_of, write_run  # noqa: E402
+
+
+def test_selection_tables_figures_and_claims_name_the_same_best_setting(tmp_path):
+    # per algorithm: an early setting (constant 2 / 4: the higher AUC) and a late one (0 then 10 over the
+    # last quarter: the higher late score); the rule of select.py picks the late one, and so must the rest
+    early = np.array([[2.0] * 10, [4.0] * 10])
+    late = np.array([[0.0] * 7 + [10.0] * 3, [0.0] * 7 + [10.0] * 3])
+    dirs = []
+    for algo in ("A3C", "KL+ent_2col"):
+        dirs += [write_run(tmp_path, "maze", algo, 1e3, 2e-4, s, early + 0.1 * s) for s in range(3)]
+        dirs += [write_run(tmp_path, "maze", algo, 3e3, 4e-3, s, late + 0.1 * s) for s in range(3)]
+    study = study_of(dirs)
+    chosen = select.selection_table(study, "maze").set_index("algo")
+    assert list(chosen["setting"]) == ["beta3000_lr0.004"] * 2  # the directory stem, as written
+    assert chosen.loc["A3C", "auc_score"] < study.settings_table().query("beta == 1e3")["auc_score"].min()
+    best = study.best_settings_table().set_index("algo")
+    curves = study.learning_curves_table()
+    for algo in ("A3C", "KL+ent_2col"):
+        assert (best.loc[algo, "beta"], best.loc[algo, "lr"]) == (chosen.loc[algo, "beta"], chosen.loc[algo, "lr"])
+        assert best.loc[algo, "late_score"] == pytest.approx(chosen.loc[algo, "late_score"])
+        assert set(curves.loc[curves["algo"] == algo, "lr"]) == {4e-3}
+        assert {r.setting for r in study.results[("maze", algo)].best_runs} == {(3e3, 4e-3)}
+    fig, ax = figures.plt.subplots()
+    figures.plot_learning_curves(ax, study, "maze")
+    assert all("lr=0.004" in label for label in ax.get_legend_handles_labels()[1])
+    figures.plt.close(fig)
+
+
+def plateau(final: float, tasks: int = 2) -> np.ndarray:
+    """(tasks, 10) curves that rise to `final` by the 5th point and stay there (task t adds 0.1 t)."""
+    rise = np.minimum(np.linspace(0.0, 2 * final, len(STEPS)), final)
+    return np.array([rise + 0.1 * t for t in range(tasks)])
+
+
+def test_final_score_results_state_their_steps_and_whether_curves_flattened(tmp_path):
+    dirs = []
+    for env in ("maze", "navigation"):
+        for algo in ("A3C", "A3C_multitask", "A3C_2col", "KL+ent_2col"):
+            still_rising = env == "navigation" and algo == "A3C"
+            dirs += [write_run(tmp_path, env, algo, 1e3, 2e-4, s,
+                               ramp(5.0 + 0.1 * (s - 2)) if still_rising else plateau(5.0 + 0.1 * (s - 2)))
+                     for s in range(4)]
+    study = study_of(dirs)
+    # the rising ramp gains final x 200 / 900 steps over the last quarter (steps 800-1000), / 10 normalised:
+    # finals 4.8 .. 5.1 -> gains 0.107 .. 0.113, mean 0.111: its lower bound is far above the tolerance 0.05
+    table = study.best_settings_table().set_index(["env", "algo"])
+    assert table.loc[("navigation", "A3C"), "last_quarter_gain"] == pytest.approx(5.0 * 200 / 900 / 10 - 0.1 * 0.5 * 200 / 9000)
+    assert not table.loc[("navigation", "A3C"), "flattened"]
+    assert table.loc[("navigation", "A3C"), "horizon"] == "at 1,000 steps per task"
+    assert table.loc[("maze", "A3C"), "flattened"] and table.loc[("maze", "A3C"), "last_quarter_gain"] == pytest.approx(0)
+    assert table.loc[("maze", "A3C"), "horizon"] == "final (curves flat by 1,000 steps per task)"
+    assert (table["steps_per_task"] == 1000).all()
+
+    final = claim_of(study, "C1").tests[1]
+    assert final.test.score == "final"
+    assert final.horizon == ("maze final (curves flat by 1,000 steps per task); navigation at 1,000 steps per task "
+                             "(not flattened: A3C +0.11 over the last quarter)")
+    described = [c.description for c in final.comparisons]
+    assert "navigation final (grid) at 1,000 steps per task: KL+ent_2col > A3C" in described
+    assert "navigation final (grid, curves flat by 1,000 steps per task): KL+ent_2col > A3C_2col" in described
+    assert claim_of(study, "C1").tests[0].horizon == ""  # AUC is not a final score
+    claims, aa = evaluate_claims(study, [], PREREG, calibrated=False)
+    text = claims_markdown(claims, aa, PREREG)
+    assert "### final score: maze final (curves flat by 1,000 steps per task); navigation at 1,000 steps" in text
+    assert "worded \"at N steps per task\"" in text
+    row = claims_table(claims).set_index("claim").loc["C1"]
+    assert row["horizon"].startswith("final score: maze final (curves flat") and "C1" in row.name

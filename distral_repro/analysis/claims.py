@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from distral_repro.analysis import calibration, stats
+from distral_repro.analysis import calibration, horizons, stats
 from distral_repro.analysis.preregistration import SCORES, Preregistration, PrimaryTest
 from distral_repro.analysis.runs import EARLY_FRACTION, GridworldRun
 from distral_repro.analysis.stats import CONTRADICTED, NOT_RESOLVED, SUPPORTED
@@ -101,6 +101,7 @@ class TestResult:
     false_contradicted: float = float("nan")
     power: str = "not computed"
     seeds_needed: int | None = None
+    horizon: str = ""  # final-score tests: per env, its steps per task and whether the curves had flattened
     # What the calibration needs (kept out of the tables).
     _calibrate: object = None
 
@@ -114,6 +115,12 @@ class TestResult:
         if self.verdict == NOT_RESOLVED:
             return f"adjusted p = {self.p_adjusted:.3g} > alpha"
         return f"adjusted p = {self.p_adjusted:.3g}"
+
+    @property
+    def label(self) -> str:
+        """The test's name, with its horizon for a final-score test ("final score: maze at 128,000
+        steps per task ...")."""
+        return f"{self.test.name}: {self.horizon}" if self.horizon else self.test.name
 
     @property
     def headline(self) -> Comparison | None:
@@ -142,6 +149,24 @@ def _fmt(triple) -> str:
     point, low, high = triple
     interval = f" [{low:.3g}, {high:.3g}]" if np.isfinite(low) else " [no interval]"
     return f"{point:.3g}{interval}"
+
+
+# ---- horizons of final scores ------------------------------------------------------------------------
+
+
+def horizon_state(study: Study | None, env: str, algos) -> tuple[int, bool, str] | None:
+    """The horizon of a final-score result in env, from the compared algorithms' best-setting
+    curves: the steps per task, whether every curve had flattened (`horizons.flattened`), and the
+    curves still rising with their mean gain over the last quarter ("" when all are flat).
+    None without runs."""
+    found = {a: study.results[(env, a)].horizon for a in algos
+             if study is not None and (env, a) in study.results and study.results[(env, a)].horizon is not None}
+    if not found:
+        return None
+    rising = [f"{a} {h.mean_gain:+.2f}" if np.isfinite(h.mean_gain) else f"{a} untested (too few points)"
+              for a, h in found.items() if not h.flat]
+    return (max(h.steps_per_task for h in found.values()), all(h.flat for h in found.values()),
+            f"not flattened: {', '.join(rising)} over the last quarter" if rising else "")
 
 
 # ---- one comparison per score ------------------------------------------------------------------------
@@ -293,13 +318,25 @@ def evaluate_test(test: PrimaryTest, stages: Stages, gridworld: list[GridworldRu
                 result.comparisons.append(Comparison("A/A", missing="no A/A runs in this study"))
         for env, x, y in pairs:
             study = stages.study(test.stage, env)
-            comparison, matrices = _location(study, env, x, y, test.score, f"{METRICS[test.score]} ({study.stage if study else test.stage})")
+            label = f"{METRICS[test.score]} ({study.stage if study else test.stage})"
+            state = horizon_state(study, env, (x, y)) if test.score == "final" else None
+            if state is not None:  # a final score says its horizon
+                steps, flat, _ = state
+                label = (f"{METRICS[test.score]} ({study.stage}, curves flat by {steps:,} steps per task)" if flat
+                         else f"{label} {horizons.horizon_phrase(steps, flat)}")
+            comparison, matrices = _location(study, env, x, y, test.score, label.rstrip())
             result.comparisons.append(comparison)
             if matrices is not None and comparison.missing is None:
                 design_parts.append((env, x, y))
                 for algo, m in zip((x, y), matrices):
                     design_runs[(env, algo)] = m.shape[0]
                     groups.setdefault(env, {})[algo] = m
+        if test.score == "final":
+            envs = list(dict.fromkeys(e for e, _, _ in pairs))
+            states = [(e, horizon_state(stages.study(test.stage, e), e,
+                                        list(dict.fromkeys(a for en, x, y in pairs if en == e for a in (x, y))))) for e in envs]
+            result.horizon = "; ".join(f"{e} {horizons.horizon_phrase(st[0], st[1])}" + (f" ({st[2]})" if st[2] else "")
+                                       for e, st in states if st is not None)
         stages_used = {stages.study(test.stage, e).stage for e, _, _ in pairs if stages.study(test.stage, e)}
         result.stage_used = ", ".join(sorted(stages_used)) or test.stage
         result._calibrate = ("location", calibration.Design(tuple(design_parts), design_runs), groups)
@@ -464,7 +501,7 @@ def _test_row(claim: str, verdict: str, r: TestResult) -> dict:
     head = r.headline
     return {
         "claim": claim, "test": r.test.name, "verdict": r.verdict, "claim_verdict": verdict,
-        "score": r.test.score, "stage": r.stage_used, "envs": " ".join(r.test.envs),
+        "score": r.test.score, "stage": r.stage_used, "envs": " ".join(r.test.envs), "horizon": r.horizon,
         "effect": head.numbers if head else "", "binding_comparison": head.description if head else "",
         "p_for": r.p_for, "p_against": r.p_against, "p": r.p, "p_holm": r.p_adjusted,
         "false_supported": r.false_supported, "false_contradicted": r.false_contradicted,
@@ -488,7 +525,8 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
         rows.append({
             "claim": c.claim, "verdict": c.verdict, "statement": c.statement,
             "rule": " | ".join(describe_test(t.test) for t in c.tests),
-            "evidence": " | ".join(f"{t.test.name} -> {t.verdict} ({t.reason}): " + "; ".join(
+            "horizon": " | ".join(t.label for t in c.tests if t.horizon),
+            "evidence": " | ".join(f"{t.label} -> {t.verdict} ({t.reason}): " + "; ".join(
                 f"{p.description}: {p.missing or p.numbers}" for p in t.comparisons) for t in c.tests),
             # supported needs every test supported: at most the smallest rate; contradicted needs
             # any one: at most the sum (both hold whatever the tests' dependence).
@@ -517,8 +555,9 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         references = " Upper references: " + "; ".join(
             f"{env}: {described.get(source, source)}" for env, source in upper_references.items()) + "."
     table = primary_tests_table(claims, aa)
+    labels = [t.label for c in claims for t in c.tests] + ([aa.label] if aa is not None else [])
     summary = pd.DataFrame({
-        "claim": table["claim"], "test": table["test"], "verdict": table["verdict"],
+        "claim": table["claim"], "test": labels, "verdict": table["verdict"],
         "effect (binding comparison)": table["binding_comparison"] + ": " + table["effect"],
         "p (Holm)": table["p_holm"], "false supported": table["false_supported"],
         "false contradicted": table["false_contradicted"], "power": table["power"],
@@ -529,7 +568,15 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "# Claims of the Distral paper: verdicts from the runs",
         "",
         markdown_table(pd.DataFrame({"claim": [c.claim for c in claims], "verdict": [c.verdict for c in claims],
-                                     "statement": [c.statement for c in claims]})),
+                                     "statement": [c.statement for c in claims],
+                                     "final returns": ["; ".join(t.label for t in c.tests if t.horizon)
+                                                       for c in claims]})),
+        "A final return is the score at the end of a budget: each final-score result states its steps per "
+        "task and whether the curves of the compared algorithms had flattened by then (per run, the fitted "
+        "gain of the mean-over-tasks curve over its last quarter; flat when the one-sided 95% lower bound of "
+        f"the mean gain over runs is at most {horizons.TOLERANCE:g}); on curves that had not, the result is "
+        "worded \"at N steps per task\".",
+        "",
         f"Pre-registered in `{prereg.source}` before any run. \"Distral\" = {prereg.distral}, named there "
         "(the paper's own best), not chosen on these runs.",
         "",
@@ -573,7 +620,8 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "",
         f"Scores: AUC = mean score over the whole learning curve; final = mean over the last 10% of steps; early "
         f"AUC = mean over the first {EARLY_FRACTION:.0%} of steps. Best setting = the (beta, lr) with the fewest "
-        "diverged runs, then the highest mean AUC score over seeds and tasks; the tests use its non-diverged runs. "
+        "diverged runs, then the highest mean score over the last quarter of the grid's curve (over seeds and "
+        "tasks): the rule that chose the confirmation settings; the tests use its non-diverged runs. "
         f"A run *failed* if it diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's "
         "of its environment; where all runs are pooled a diverged run scores 0. pi_0 (C6): its evaluation "
         "episodes at its last evaluation step against the task policies' training episodes at that step "
@@ -585,7 +633,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "",
     ]
     if aa is not None:
-        lines += ["## A/A check", "", describe_test(aa.test) + ".", "",
+        lines += ["## A/A check", "", describe_test(aa.test) + (f"; {aa.horizon}" if aa.horizon else "") + ".", "",
                   f"Verdict: **{aa.verdict}** ({aa.reason}); false supported {aa.false_supported:.3g}, "
                   f"false contradicted {aa.false_contradicted:.3g} under no difference.", ""]
         lines += [markdown_table(pd.DataFrame({"comparison": [p.description for p in aa.comparisons],
@@ -593,7 +641,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
     for c in claims:
         lines += [f"## {c.claim}: {c.verdict}", "", c.statement, ""]
         for t in c.tests:
-            lines += [f"### {t.test.name}: {t.verdict}", "", f"Rule: {describe_test(t.test)}.", "",
+            lines += [f"### {t.label}: {t.verdict}", "", f"Rule: {describe_test(t.test)}.", "",
                       f"p for {t.p_for:.3g}, against {t.p_against:.3g}; two-sided {t.p:.3g}; Holm-adjusted "
                       f"{t.p_adjusted:.3g} ({t.reason}). False supported {t.false_supported:.3g}, false contradicted "
                       f"{t.false_contradicted:.3g}; power: {t.power}; seeds for P = "

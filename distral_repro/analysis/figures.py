@@ -44,7 +44,7 @@ from distral_repro.analysis.aggregate import (  # noqa: E402
 from distral_repro.analysis.claims import Stages, as_stages  # noqa: E402
 from distral_repro.analysis.runs import GRIDWORLD_METHODS, RunFileError, load_gridworld_runs  # noqa: E402
 from distral_repro.analysis.scores import MissingReferenceError  # noqa: E402
-from distral_repro.analysis.stats import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE  # noqa: E402
+from distral_repro.analysis.stats import CONTRADICTED, NOT_RESOLVED, SUPPORTED  # noqa: E402
 from distral_repro.analysis.tables import ALGORITHM_ORDER, Curve, Study, gridworld_curve, ordered  # noqa: E402
 from distral_repro.runio import atomic_write_bytes  # noqa: E402
 
@@ -123,7 +123,7 @@ def plot_learning_curves(ax: plt.Axes, study: Study, env: str, with_settings: bo
     ax.set_ylabel(SCORE_LABEL)
     score_axis(ax)
     seeds = max((len(study.results[(env, a)].best_runs) for a in study.algos(env)), default=0)
-    ax.set_title(f"{env}: best setting per algorithm\n{study.stage}, {seeds} seeds, to {horizon_of(study, env):,} "
+    ax.set_title(f"{env}: best setting per algorithm (grid's last-quarter score)\n{study.stage}, {seeds} seeds, to {horizon_of(study, env):,} "
                  f"steps per task; {BAND_LABEL}", fontsize=8)
 
 
@@ -276,7 +276,7 @@ def overview(study: Study | Stages, gridworld, claims: pd.DataFrame) -> plt.Figu
                            cellLoc="left", colWidths=[0.06, 0.14, 0.80], bbox=[0, 0, 1, 0.85])
     table.auto_set_font_size(False)
     table.set_fontsize(7)
-    verdict_colours = {HOLDS: "#d9f0d3", DOES_NOT_HOLD: "#f4cccc", INCONCLUSIVE: "#eeeeee"}
+    verdict_colours = {SUPPORTED: "#d9f0d3", CONTRADICTED: "#f4cccc", NOT_RESOLVED: "#eeeeee"}
     for (row, col), cell in table.get_celld().items():
         if row > 0 and col == 1:
             cell.set_facecolor(verdict_colours.get(cells[row - 1][1], "white"))

@@ -4,9 +4,11 @@
         --out results/selection/maze.csv RUN_DIR ...
 
 The first stage of the study (the grid) picks, per env x algorithm, the (beta, lr) that the
-second stage (the confirmation runs: fresh seeds, a longer budget) reruns. The rule: the
-setting with the fewest diverged runs, then the highest mean score over the last quarter
-of the grid's curve (`late_score`, over its seeds and tasks). Replayed on the four stored
+second stage (the confirmation runs: fresh seeds, a longer budget) reruns. The rule is
+`best_setting`'s, the one the tables, figures and claims use for "the best setting"
+(`tables.Study` applies it; this CLI writes what it chose): the setting with the fewest
+diverged runs, then the highest mean score over the last quarter of the grid's curve
+(`late_score`, over its seeds and tasks). Replayed on the four stored
 studies (`python -m distral_repro.analysis.select_replay`, docs/study_design.md) it picks
 settings that confirm as well as the earlier rule (the highest mean AUC, which rewards
 early learning and so penalises slow learners) with a third of its spread across studies
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from distral_repro.analysis.aggregate import add_references_argument
+from distral_repro.analysis.best_setting import LATE_FRACTION, late_score, pick_setting  # noqa: F401 (the rule's parts)
 from distral_repro.analysis.runs import RunFileError, load_runs
 from distral_repro.analysis.scores import MissingReferenceError, References
 from distral_repro.analysis.tables import Study
@@ -36,8 +39,6 @@ from distral_repro.runio import atomic_write_csv
 #: A grid run directory's name: the setting's stem, then the seed (docs/contracts.md).
 RUN_DIR_NAME = re.compile(r"^(?P<setting>beta[^_/]+_lr[^_/]+)_seed\d+$")
 COLUMNS = ["env", "algo", "setting", "beta", "lr", "runs", "diverged", "late_score", "auc_score", "final_score"]
-#: The rule scores a run by its mean normalised score over this last fraction of its curve.
-LATE_FRACTION = 0.25
 
 
 class SelectionError(ValueError):
@@ -52,49 +53,27 @@ def setting_stem(run_dir: str) -> str:
     return match["setting"]
 
 
-def late_score(progress: pd.DataFrame, random: np.ndarray, upper: np.ndarray, fraction: float = LATE_FRACTION) -> float:
-    """Mean normalised score over tasks and the evaluation points in the last `fraction` of the steps.
-
-    `progress`: rows step, task, episode_return; `random`, `upper`: (num_tasks,) references.
-    """
-    curve = progress.pivot_table(index="step", columns="task", values="episode_return").sort_index()
-    scores = (curve.to_numpy(float) - random[None, :]) / (upper - random)[None, :]  # (points, tasks)
-    steps = curve.index.to_numpy(float)
-    return float(np.nanmean(scores[steps > (1.0 - fraction) * steps[-1]]))
-
-
-def pick_setting(per_setting: pd.DataFrame) -> int:
-    """Index of the chosen row of a (beta, lr, diverged, late_score) table: fewest diverged, then best late score."""
-    ranked = per_setting.sort_values(["diverged", "late_score", "beta", "lr"], ascending=[True, False, True, True],
-                                     kind="stable", na_position="last")
-    return int(ranked.index[0])
+def _mean_of_run_means(scores: np.ndarray) -> float:
+    """Mean over runs of each run's mean over tasks, of a (runs x tasks) matrix (NaN without runs)."""
+    return float(np.mean(scores.mean(axis=1))) if scores.size else float("nan")
 
 
 def selection_table(study: Study, env: str) -> pd.DataFrame:
-    """One row per algorithm of env: its best setting in the grid and the scores that chose it."""
+    """One row per algorithm of env: its best setting in the grid (the Study's, by `best_setting`)
+    and the scores that chose it."""
     if env not in study.envs:
         raise SelectionError(f"no run of env {env!r} among the runs given ({', '.join(study.envs)})")
     rows = []
     for algo in study.algos(env):
-        runs = [r for r in study.runs if r.env == env and r.algo == algo]
-        refs = study.refs[env]
-        settings = []
-        for setting in sorted({r.setting for r in runs}):
-            group = [r for r in runs if r.setting == setting]
-            late = [late_score(r.progress, refs.random, refs.upper) for r in group if not r.diverged]
-            settings.append({"beta": setting[0], "lr": setting[1], "diverged": sum(r.diverged for r in group),
-                             "late_score": float(np.mean(late)) if late else np.nan, "runs": group})
-        chosen = settings[pick_setting(pd.DataFrame(settings).drop(columns="runs"))]
-        group = chosen["runs"]
+        res = study.results[(env, algo)]
+        group = [r for r in study.runs if r.env == env and r.algo == algo and r.setting == (res.beta, res.lr)]
         stems = {setting_stem(r.run_dir) for r in group}
         if len(stems) != 1:
             raise SelectionError(f"{env} {algo}: the best setting's runs have different names ({', '.join(sorted(stems))})")
-        ok = [r for r in group if not r.diverged]
         rows.append({
-            "env": env, "algo": algo, "setting": stems.pop(), "beta": chosen["beta"], "lr": chosen["lr"],
-            "runs": len(group), "diverged": chosen["diverged"], "late_score": chosen["late_score"],
-            "auc_score": float(np.mean([np.mean(refs.normalise(r.auc_return)) for r in ok])) if ok else np.nan,
-            "final_score": float(np.mean([np.mean(refs.normalise(r.final_return)) for r in ok])) if ok else np.nan,
+            "env": env, "algo": algo, "setting": stems.pop(), "beta": res.beta, "lr": res.lr,
+            "runs": len(group), "diverged": res.best_setting_diverged, "late_score": res.late_score,
+            "auc_score": _mean_of_run_means(res.scores["auc"]), "final_score": _mean_of_run_means(res.scores["final"]),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distral_repro.analysis.select import LATE_FRACTION, late_score
+from distral_repro.analysis.best_setting import LATE_FRACTION, late_score
 from distral_repro.runio import atomic_write_csv
 
 GRID_RULES = {"grid_auc": "auc", "grid_final": "final", "grid_auc_2nd_half": "second_half",
@@ -45,7 +45,7 @@ RULES = tuple(GRID_RULES) + tuple(TOP2_RULES)
 
 def curve_scores(progress: pd.DataFrame, random: np.ndarray, upper: np.ndarray) -> dict[str, float]:
     """Mean normalised score over tasks of one run: AUC (all points), final (last point), means
-    over the second half and the last quarter of the steps (`select.late_score`).
+    over the second half and the last quarter of the steps (`best_setting.late_score`).
 
     `progress`: rows step, task, episode_return; `random`, `upper`: (num_tasks,).
     """

@@ -33,8 +33,6 @@ SUPPORTED = "supported"
 CONTRADICTED = "contradicted"
 NOT_RESOLVED = "not resolved"
 VERDICTS = (SUPPORTED, CONTRADICTED, NOT_RESOLVED)
-# The former names, for readers of the verdicts (figures' colours).
-HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = SUPPORTED, CONTRADICTED, NOT_RESOLVED
 
 CONFIDENCE_LEVEL = 0.95
 #: The Brown-Forsythe test of spread needs this many values per group.

@@ -6,9 +6,12 @@ throughout (documented again in claims.md):
 - a run's final / AUC score on a task is its normalised `final_return` / `auc_return` from
   summary.json (final = mean over the last 10% of steps, AUC = mean over the whole curve);
   early AUC = mean over the first EARLY_FRACTION of steps;
-- the best (beta, lr) of an env x algo is the one with the fewest diverged runs and, among
-  those, the highest mean AUC score over its non-diverged runs and all tasks (the paper picks
-  by area under the curve; a setting where runs diverge is not a good setting);
+- the best (beta, lr) of an env x algo is the one the confirmation stage reruns, by the one
+  rule of `best_setting`: the fewest diverged runs, then the highest mean score over the last
+  quarter of the grid's curve (its late score) over its non-diverged runs and all tasks;
+- a result at the best setting states its horizon: the steps per task of its last evaluation
+  point and whether its curves had flattened by then (`horizons`, on the per-run mean-over-tasks
+  curves);
 - where all runs of an algorithm are pooled (robustness, performance profiles, the spread of
   claim C4), a diverged run scores 0 on every task: no better than the random policy;
 - a run *failed* if it diverged, or if its mean final score stayed below FAILURE_FRACTION of
@@ -23,7 +26,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from distral_repro.analysis import stats
+from distral_repro.analysis import horizons, stats
+from distral_repro.analysis.best_setting import best_setting, late_score
 from distral_repro.analysis.runs import Run
 from distral_repro.analysis.scores import References, TaskReferences
 
@@ -90,6 +94,25 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class Horizon:
+    """How far the curves of a best setting went and whether they had flattened (`horizons`)."""
+
+    steps_per_task: int  # the last evaluation step common to the runs
+    gains: np.ndarray  # (runs,) each run's fitted gain over the last quarter (mean over tasks)
+    flat: bool
+
+    @property
+    def mean_gain(self) -> float:
+        """Mean gain over runs (NaN when the last quarter has fewer than 2 points)."""
+        return float(np.mean(self.gains)) if self.gains.size else float("nan")
+
+    @property
+    def phrase(self) -> str:
+        """"final (curves flat by N steps per task)" or "at N steps per task"."""
+        return horizons.horizon_phrase(self.steps_per_task, self.flat)
+
+
+@dataclass(frozen=True)
 class AlgoResult:
     """One env x algo: its best setting (normalised scores) and the numbers over all its runs."""
 
@@ -99,6 +122,7 @@ class AlgoResult:
     lr: float
     best_runs: tuple[Run, ...]  # the non-diverged runs of the best setting
     best_setting_diverged: int
+    late_score: float  # the best setting's late score, which chose it (`best_setting`)
     num_runs: int  # all runs of this env x algo (the paper's 36)
     num_diverged: int
     num_failed: int
@@ -110,6 +134,7 @@ class AlgoResult:
     pi0_scores: np.ndarray | None
     curve: Curve | None
     pi0_curve: Curve | None
+    horizon: Horizon | None  # of the best setting's curves (None without runs or with too few points)
 
     @property
     def final(self) -> Estimate:
@@ -183,10 +208,20 @@ def normalise_curves(values: np.ndarray, refs: TaskReferences) -> np.ndarray:
     return np.swapaxes(refs.normalise(np.swapaxes(values, 1, 2)), 1, 2)
 
 
-def setting_score(scores_of_ok_runs: np.ndarray, num_runs: int) -> tuple[int, float]:
-    """Sort key of a (beta, lr) setting: (number diverged, -mean AUC score of its ok runs)."""
-    ok = scores_of_ok_runs.shape[0]
-    return (num_runs - ok, -float(scores_of_ok_runs.mean()) if ok else float("inf"))
+def horizon_of(frames: list[pd.DataFrame], tasks: tuple[int, ...], refs: TaskReferences) -> Horizon | None:
+    """The horizon of the runs' curves: their last common step and whether the per-run
+    mean-over-tasks normalised curves had flattened over the last quarter (`horizons.flattened`).
+    None without runs; with fewer than 2 points in the last quarter the gains are NaN and the
+    curves count as not flattened (not shown to be flat)."""
+    if not frames:
+        return None
+    steps, values = common_curves(frames, tasks)  # (runs, tasks, steps)
+    per_run = normalise_curves(values, refs).mean(axis=1)  # (runs, steps)
+    try:
+        gains = horizons.last_quarter_gain(steps, per_run)
+    except ValueError:  # too few points to fit a slope: not shown to have flattened
+        return Horizon(int(steps[-1]), np.full(per_run.shape[0], np.nan), False)
+    return Horizon(int(steps[-1]), gains, bool(np.isfinite(gains).any()) and horizons.flattened(gains))
 
 
 class Study:
@@ -221,6 +256,9 @@ class Study:
             best = raw_matrix(ok, "final").max(axis=0) if ok else np.full(len(refs.tasks), np.nan)
             self.refs[env] = refs.with_best_in_grid(best)
         self._final_scores = {id(r): self.run_scores(r, "final") for r in runs}
+        with np.errstate(invalid="ignore"):  # a last quarter without episodes: NaN, as select.py
+            self._late_scores = {id(r): float("nan") if r.diverged else
+                                 late_score(r.progress, self.refs[r.env].random, self.refs[r.env].upper) for r in runs}
         self.best_final = {
             env: max([float(np.mean(self._final_scores[id(r)])) for r in runs if r.env == env and not r.diverged],
                      default=float("nan"))
@@ -260,13 +298,8 @@ class Study:
         for run in runs:
             by_setting.setdefault(run.setting, []).append(run)
 
-        def key(setting):
-            group = by_setting[setting]
-            ok = [r for r in group if not r.diverged]
-            return setting_score(self.score_matrix(ok, "auc"), len(group)), setting
-
-        # Ties (equal score) go to the smaller beta, then smaller lr: deterministic.
-        beta, lr = min(by_setting, key=key)
+        # The rule of the selection (select.py): fewest diverged, then the best late score.
+        (beta, lr), late = best_setting(runs, [self._late_scores[id(r)] for r in runs])
         best_all = sorted(by_setting[(beta, lr)], key=lambda r: r.seed)
         best = tuple(r for r in best_all if not r.diverged)
         refs = self.refs[env]
@@ -281,6 +314,7 @@ class Study:
             lr=lr,
             best_runs=best,
             best_setting_diverged=len(best_all) - len(best),
+            late_score=late,
             num_runs=len(runs),
             num_diverged=sum(r.diverged for r in runs),
             num_failed=sum(self.failed(r) for r in runs),
@@ -292,6 +326,7 @@ class Study:
             pi0_scores=pi0_scores,
             curve=curve_of([r.progress for r in best], refs.tasks, refs),
             pi0_curve=curve_of([r.pi0_progress for r in best], refs.tasks, refs) if with_pi0_curve else None,
+            horizon=horizon_of([r.progress for r in best], refs.tasks, refs),
         )
 
     # ---- all runs pooled: robustness, profiles -------------------------------------------
@@ -350,6 +385,7 @@ class Study:
             }
             metrics = [*METRICS, "pi0_final"] if run.pi0_final_return is not None else list(METRICS)
             row.update({f"{m}_score": float(np.mean(self.run_scores(run, m))) for m in metrics})
+            row["late_score"] = self._late_scores[id(run)]
             row.update({f"{m}_return": float(np.mean(run.returns(m))) for m in metrics})
             row.update(upper_reference=self.refs[run.env].source, diverged_at_step=run.diverged_at_step,
                        run_dir=run.run_dir)
@@ -367,6 +403,7 @@ class Study:
         }
         for metric in METRICS:
             aggregations[f"{metric}_score"] = (f"{metric}_score", "mean")
+        aggregations["late_score"] = ("late_score", "mean")  # what chose the best setting
         for metric in ("final", "auc"):
             aggregations[f"{metric}_return"] = (f"{metric}_return", "mean")
         aggregations["upper_reference"] = ("upper_reference", "first")
@@ -385,6 +422,8 @@ class Study:
                    "best_setting_diverged": res.best_setting_diverged}
             for metric in METRICS:
                 row.update(_estimate_columns(f"{metric}_score", res.mean[metric]))
+            row.update(horizon_columns(res.horizon))
+            row["late_score"] = res.late_score
             for metric in ("final", "auc"):
                 row.update(_estimate_columns(f"{metric}_iqm", res.iqm[metric]))
             row.update(_estimate_columns("pi0_final_score", res.pi0_final or Estimate.missing()))
@@ -459,6 +498,14 @@ class Study:
             )
         columns = ["env", "algo", "step", "mean_score", "ci_low", "ci_high", "beta", "lr"]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def horizon_columns(horizon: Horizon | None) -> dict:
+    """The horizon of a final score: steps per task, the mean gain over the last quarter, flat or not, in words."""
+    if horizon is None:
+        return {"steps_per_task": np.nan, "last_quarter_gain": np.nan, "flattened": None, "horizon": "no curve"}
+    return {"steps_per_task": horizon.steps_per_task, "last_quarter_gain": horizon.mean_gain,
+            "flattened": horizon.flat, "horizon": horizon.phrase}
 
 
 def _estimate_columns(name: str, est: Estimate) -> dict:
