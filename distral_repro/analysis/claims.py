@@ -31,7 +31,7 @@ from scipy import stats as sps
 from distral_repro.analysis import calibration, horizons, stats
 from distral_repro.analysis.preregistration import SCORES, Preregistration, PrimaryTest
 from distral_repro.analysis.runs import EARLY_FRACTION, GridworldRun
-from distral_repro.analysis.stats import CONTRADICTED, NOT_RESOLVED, SUPPORTED
+from distral_repro.analysis.stats import NOT_RESOLVED
 from distral_repro.analysis.tables import FAILURE_FRACTION, METRICS, Estimate, Study, markdown_table
 
 STATEMENTS = {
@@ -67,6 +67,17 @@ class Stages:
         return {"grid", "late", "gridworld"} | ({"confirmation"} if self.confirmation else set()) | (
             {"aa"} if self.aa else set())
 
+
+
+def _shown_path(source: str) -> str:
+    """The claims file as claims.md names it: relative to the working directory (no host paths)."""
+    from pathlib import Path
+
+    path = Path(source)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 def as_stages(study: Study | Stages) -> Stages:
     """A single Study is a study of one stage, the grid."""
@@ -577,7 +588,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         f"the mean gain over runs is at most {horizons.TOLERANCE:g}); on curves that had not, the result is "
         "worded \"at N steps per task\".",
         "",
-        f"Pre-registered in `{prereg.source}` before any run. \"Distral\" = {prereg.distral}, named there "
+        f"Pre-registered in `{_shown_path(prereg.source)}` before any run. \"Distral\" = {prereg.distral}, named there "
         "(the paper's own best), not chosen on these runs.",
         "",
         "## Primary tests",
