@@ -4,8 +4,8 @@
         --seed 0 --out results/runs/maze/KL+ent_2col/beta100_lr2e-3_seed0 [--preset smoke]
 
 Writes into ``--out``, each file atomically: ``progress.csv``, ``summary.json``,
-``pi0_eval.csv`` (maze, algorithms with a shared column h), ``timing.json`` (wall time and
-speed: the host's, kept out of the summary so that the summary's bytes depend on the run
+``pi0_eval.csv`` (maze, algorithms with a shared column h), ``provenance.json`` (wall time,
+speed and git commit: kept out of the summary so that the summary's bytes depend on the run
 only) and, while running, ``checkpoint.pt``. Re-running the same command after a kill resumes from the checkpoint
 and ends with the same result as an uninterrupted run. SIGTERM or SIGINT (Snakemake
 stopping the job, Slurm preempting it or reaching its time limit, Ctrl-C) finish the
@@ -39,7 +39,7 @@ from distral_repro.envs import PRESET_NAMES
 from distral_repro.learner import PROGRESS_COLUMNS, Learner
 from distral_repro.runio import atomic_write_bytes, atomic_write_json, atomic_write_rows, git_commit
 
-RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "timing.json", "checkpoint.pt")
+RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "provenance.json", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
 # A directory holding one of these is a run directory: no other run may live inside it.
 RUN_MARKERS = ("summary.json", "checkpoint.pt", "progress.csv")
@@ -238,15 +238,16 @@ class RunWriter:
             "numerics": numerics.describe(self.threads),
             "config": self.config.to_dict(),
             "version": __version__,
-            "git_commit": git_commit(),
         }
-        # The host's speed, not a result: beside the summary, so that summary.json is the same
-        # bytes wherever the run is made (DVC hashes it; .dvcignore leaves timing.json out).
-        atomic_write_json(self.out / "timing.json", {
+        # When, how fast and from which checkout: not a result. Beside the summary, so that
+        # summary.json is the same bytes wherever and from whichever commit the run is made
+        # again (DVC hashes it; .dvcignore leaves provenance.json out).
+        atomic_write_json(self.out / "provenance.json", {
             "wall_time_s": wall_time_s,
             "steps_per_second": total_steps / wall_time_s if wall_time_s > 0 else math.nan,
             "total_env_steps": total_steps,
             "threads": self.threads,
+            "git_commit": git_commit(),
         })
         atomic_write_json(self.out / "summary.json", summary)
         return summary

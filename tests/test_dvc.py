@@ -113,11 +113,11 @@ def _copy_checkout(dest: Path) -> None:
 
 def _output_files(root: Path, tops=("results", "paper_figures")) -> dict[str, bytes]:
     """Relative path -> bytes of every output file under `tops` that DVC versions (no Snakemake
-    leftovers, no timing.json: the host's wall time, in .dvcignore)."""
+    leftovers, no provenance.json: the host's wall time, in .dvcignore)."""
     files = {}
     for top in tops:
         for path in sorted((root / top).rglob("*")):
-            if path.is_file() and path.name != "timing.json":
+            if path.is_file() and path.name != "provenance.json":
                 files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
 
@@ -332,7 +332,7 @@ def test_push_then_pull_in_a_fresh_clone_rebuilds_a_figure_without_training(audi
     summary = sorted((clone / "results" / "runs").rglob("summary.json"))[0]
     before = summary.stat().st_mtime_ns
     in_clone.snakemake("--force", summary.relative_to(clone).as_posix())
-    assert summary.stat().st_mtime_ns > before and (summary.parent / "timing.json").exists()
+    assert summary.stat().st_mtime_ns > before and (summary.parent / "provenance.json").exists()
     assert _output_files(clone, TRAINING_OUTPUTS) == _output_files(repo, TRAINING_OUTPUTS)
     assert in_clone.dvc("status").stdout.strip() == UP_TO_DATE
 

@@ -30,7 +30,7 @@ def test_every_algorithm_on_every_family_writes_valid_files(tmp_path, algo, env)
     out = tmp_path / "run"
     assert train.main(_args(out, algo=algo, env=env)) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["progress.csv", "summary.json", "timing.json"] + (["pi0_eval.csv"] if env == "maze" and algo != "A3C" else [])
+        ["progress.csv", "summary.json", "provenance.json"] + (["pi0_eval.csv"] if env == "maze" and algo != "A3C" else [])
     )
     run = load_run(out)  # the aggregation's own validator
     assert run.status == "ok" and run.algo == algo and run.env == env
@@ -38,9 +38,10 @@ def test_every_algorithm_on_every_family_writes_valid_files(tmp_path, algo, env)
     assert summary["steps_per_task"] >= 100
     assert summary["total_env_steps"] == summary["steps_per_task"] * len(run.tasks)
     assert summary["config"]["budget"]["workers"] == 2
-    timing = json.loads((out / "timing.json").read_text())
-    assert timing["steps_per_second"] > 0 and timing["total_env_steps"] == summary["total_env_steps"]
-    assert "wall_time_s" not in summary and "steps_per_second" not in summary
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["steps_per_second"] > 0 and provenance["total_env_steps"] == summary["total_env_steps"]
+    assert "git_commit" in provenance
+    assert not {"wall_time_s", "steps_per_second", "git_commit"} & set(summary)
     progress = pd.read_csv(out / "progress.csv")
     assert list(progress.columns) == list(train.PROGRESS_COLUMNS)
     assert np.isfinite(progress[["policy_loss", "value_loss", "entropy"]].to_numpy()).all()
@@ -187,7 +188,7 @@ STOP_EXTRA = ["--preset", "smoke", "--steps-per-task", "2400", "--workers", "4",
 
 
 def _run_files(out):
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name not in ("summary.json", "timing.json")}
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name not in ("summary.json", "provenance.json")}
 
 
 def test_sigterm_at_random_points_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
@@ -241,7 +242,7 @@ def test_a_signal_after_the_summary_exits_0_and_keeps_the_run(tmp_path, monkeypa
     monkeypatch.setattr(train.RunWriter, "summary", summary_then_term)
     assert train.main(_args(out)) == 0
     assert load_run(out).status == "ok"
-    assert sorted(p.name for p in out.iterdir()) == ["pi0_eval.csv", "progress.csv", "summary.json", "timing.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["pi0_eval.csv", "progress.csv", "provenance.json", "summary.json"]
 
 
 def test_files_deleted_after_the_summary_are_rebuilt_from_the_final_checkpoint(tmp_path, monkeypatch):

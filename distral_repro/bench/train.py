@@ -42,7 +42,7 @@ def measure(algo: str, env: str, preset: str, steps_per_task: int | None, env_fi
         args += ["--view", view[0], "--image-size", str(view[1])]
         config, out, _ = train.parse(args)
         summary = train.run(config, out, threads=1, quiet=True)
-        timing = json.loads((out / "timing.json").read_text())
+        timing = json.loads((out / "provenance.json").read_text())
     return {
         "algo": algo,
         "env": env,
