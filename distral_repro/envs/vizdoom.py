@@ -72,7 +72,7 @@ def button_actions(button_names: Sequence[str], button_map: Sequence[np.ndarray]
     return np.asarray(index, dtype=np.int64)
 
 
-class DoomFrames(gymnasium.Wrapper):
+class DoomFrames(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     """A ViZDoom task with a fixed action set and frame: `Discrete(len(actions))`, `uint8 (3, size, size)`.
 
     Args:
@@ -87,7 +87,8 @@ class DoomFrames(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, size: int = 32, actions: Sequence[str] = DEFAULT_ACTIONS,
                  reward_clip: float | None = None):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, size=size, actions=tuple(actions), reward_clip=reward_clip)
+        gymnasium.Wrapper.__init__(self, env)
         game = getattr(env.unwrapped, "game", None)
         button_map = getattr(env.unwrapped, "button_map", None)
         if game is None or button_map is None or not isinstance(env.action_space, gymnasium.spaces.Discrete):
