@@ -41,6 +41,7 @@ WRAPPERS: dict[str, str] = {
     "minigrid_no_death": "minigrid.wrappers:NoDeath",  # args: no_death_types, death_cost
     "minigrid_action_bonus": "minigrid.wrappers:ActionBonus",
     "transform_reward_scale": "distral_repro.envs.specs:scale_reward",  # args: scale
+    "vizdoom_frames": "distral_repro.envs.vizdoom:DoomFrames",  # args: size, actions, reward_clip
 }
 
 BUDGET_KEYS = ("steps_per_task", "workers", "unroll", "log_points", "pi0_evals", "pi0_eval_workers")
