@@ -29,6 +29,15 @@ import threading
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # SIGTERM/SIGINT while torch imports: one line and 128 + signal, not a bare kill
+    def _stopped_while_starting(signum, frame):
+        os.write(2, f"distral_repro.train: stopped by {signal.Signals(signum).name} while starting; "
+                    "nothing written, the same command starts the run\n".encode())
+        os._exit(128 + signum)
+
+    for _signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_signum, _stopped_while_starting)
+
 import torch
 
 from distral_repro import __version__
@@ -87,9 +96,11 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     )
     if config.family is not None:
         check_family(config)
+    if not args.out.strip():
+        raise ConfigError("--out must name a run directory, got an empty string")
     out = Path(args.out)
     check_out_dir(out, config)
-    check_writable(out)
+    args.created_dirs = check_writable(out)
     return config, out, args
 
 
@@ -113,20 +124,27 @@ def check_family(config: RunConfig) -> None:
         raise ConfigError(str(error)) from None
 
 
-def check_writable(out: Path) -> None:
-    """Create `out` and a file in it now, so that an unwritable --out fails before any work."""
+def check_writable(out: Path) -> list[Path]:
+    """Create `out` and a file in it now, so that an unwritable --out fails before any work.
+    Returns the directories it created, deepest first (see :func:`remove_created`)."""
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        for path in created:  # deepest first: leave nothing behind
-            try:
-                path.rmdir()
-            except OSError:
-                pass
+        remove_created(created)
         raise ConfigError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
+    return created
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove the (still empty) directories `check_writable` created, deepest first."""
+    for path in created:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
 
 
 def _identity(config_dict: dict) -> dict:
@@ -370,15 +388,21 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        config, out, args = parse(argv)
-    except (UsageError, ConfigError) as exc:
-        print(f"distral_repro.train: error: {exc}", file=sys.stderr)
-        return 2
-    # Caught until main returns: a signal after the summary is written must not turn the
-    # finished run into a failed job whose files Snakemake deletes.
+    # Caught from the start (checks and a checkpoint load take seconds) until main returns: a
+    # signal after the summary is written must not turn the finished run into a failed job
+    # whose files Snakemake deletes.
     try:
         with StopSignals() as stop:
+            try:
+                config, out, args = parse(argv)
+            except (UsageError, ConfigError) as exc:
+                print(f"distral_repro.train: error: {exc}", file=sys.stderr)
+                return 2
+            if stop.received is not None:  # during the checks: nothing trained, leave nothing behind
+                remove_created(args.created_dirs)
+                print(f"distral_repro.train: stopped by {signal.Signals(stop.received).name} while starting; "
+                      "nothing written, the same command starts the run", file=sys.stderr)
+                return 128 + stop.received
             run(config, out, threads=args.threads, quiet=args.quiet, stop=stop)
     except Interrupted as exc:
         print(f"distral_repro.train: {exc}; checkpoint written to {out / CHECKPOINT}, "
@@ -388,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    for _signum in StopSignals.SIGNALS:  # main() catches them from here; a second one then acts at once
+        signal.signal(_signum, signal.SIG_DFL)
     code = main()
     for signum in StopSignals.SIGNALS:  # the files are final: no signal may turn exit 0 into a kill
         signal.signal(signum, signal.SIG_IGN)
