@@ -162,6 +162,21 @@ if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
         "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
     )
 GW_SEEDS = config["gridworld"]["seeds"]
+# A grid run's env steps per task where config key `steps_per_task` replaces the preset's budget.
+STEPS_OVERRIDE = {env: steps for env, steps in (config.get("steps_per_task") or {}).items() if env in ENVS}
+
+
+def train_retries(resources: dict) -> int | None:
+    """Resubmissions of a training job: one per chunk beyond the first when a whole job
+    (`total_minutes`) is longer than one submission (`runtime`, at most the partition's time
+    limit), plus one spare for a failure or preemption; None (the profile's `retries`) when
+    the config gives no `total_minutes`. Each submission resumes from the checkpoint."""
+    if "total_minutes" not in resources:
+        return None
+    return math.ceil(resources["total_minutes"] / resources["runtime"])
+
+
+TRAIN_RETRIES = train_retries(config["resources"]["train"])
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
@@ -249,6 +264,8 @@ def grid_steps_per_task(env: str) -> int:
     """A grid run's env steps per task in `env` (the preset's budget, or the family's own)."""
     from distral_repro.config import make_run_config
 
+    if env in STEPS_OVERRIDE:
+        return STEPS_OVERRIDE[env]
     return make_run_config(ALGOS[0], env, BETAS[0], LRS[0], 0, preset=PRESET, families=FAMILIES).budget.steps_per_task
 
 
@@ -296,7 +313,7 @@ TRAIN_COMMAND = (
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
     " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
 )
-TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
+TRAIN_SHELL = f"{TRAIN_COMMAND} {{params.steps}} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 
 
