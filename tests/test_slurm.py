@@ -341,11 +341,11 @@ def test_a_cancelled_running_job_is_retried_and_the_run_completes(slurm, tmp_pat
 # --------------------------------------- a job longer than the time limit runs in chunks
 
 # One training run of the default preset, lengthened (config key `steps_per_task`) to about
-# 2.5 minutes of one core here, under a 1-minute time limit: Slurm cuts it (TIMEOUT: SIGTERM,
+# 100 s of one quiet core, under a 1-minute time limit: Slurm cuts it (TIMEOUT: SIGTERM,
 # checkpoint written, exit 143), Snakemake resubmits it (the rule's retries, from
 # resources.train.total_minutes / runtime) and each submission resumes from the checkpoint.
 CHUNKED_RUN = "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed0"
-CHUNKED_STEPS = 400_000
+CHUNKED_STEPS = 300_000
 CHUNKED_CONFIG = {
     "environments": ["maze"], "algorithms": ["KL+ent_2col"], "betas": ["1000"], "lrs": ["4e-3"], "seeds": [0],
     "steps_per_task": {"maze": CHUNKED_STEPS},
@@ -367,7 +367,7 @@ def test_a_job_longer_than_its_time_limit_completes_in_chunks_with_the_files_of_
     assert result.returncode == 0, describe(result)
     rows = [row for row in slurm_allocations(slurm)[before:] if row["Comment"].startswith("rule_train")]
     states = [row["State"].split()[0] for row in rows]
-    # Cut at least once by the time limit (twice on this machine), then completed.
+    # Cut at least once by the time limit (more often on a slow or busy host), then completed.
     assert states[-1] == "COMPLETED" and len(states) >= 2 and set(states[:-1]) == {"TIMEOUT"}, states
     assert len(states) <= 1 + 6, states  # within the rule's retries
     output = result.stdout + result.stderr
