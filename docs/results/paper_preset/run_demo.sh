@@ -35,6 +35,7 @@ OMP_NUM_THREADS=1 python -m snakemake --cores all --profile slurm --slurm-init-s
 echo "slurm: rc 0, $(( $(date +%s) - start )) s"
 sacct -X -a -n -P -S now-1days -o JobIDRaw,State,Elapsed,Comment | grep "rule_train" | grep "$env" > sacct.txt || true
 cat sacct.txt
+cp "logs/train/$env/KL+ent_2col/beta1e3_lr4e-4_seed0.log" "$here/${env}_last_chunk.log"  # the last chunk's log
 cd "$repo"
 OMP_NUM_THREADS=1 python "$here/measure.py" --out-csv "$here/${env}_samples.csv" --run-dir "$work/$env/uncut" -- \
     python -m distral_repro.train --algo KL+ent_2col --env "$env" --beta 1e3 --lr 4e-4 --seed 0 --preset paper \
