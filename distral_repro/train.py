@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a shared setting of config.Hyper, e.g. rmsprop_eps=1e-7 (repeatable; for pilots)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes its `threads`)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep the final checkpoint.pt after the summary (the workflow passes it and removes it later)")
     return p
 
 
@@ -324,7 +326,8 @@ def remove_stale_temporaries(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, stop: StopSignals | None = None) -> dict:
+def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, stop: StopSignals | None = None,
+        keep_checkpoint: bool = False) -> dict:
     """Train (or resume, or report a finished run) and write the run directory.
 
     On SIGTERM/SIGINT the current update is finished, the checkpoint written and
@@ -333,7 +336,10 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
     after it, so a run whose files are deleted before the process exits (as Snakemake
     does with a job it sees failing) is rebuilt by a rerun from that checkpoint. `stop`
     is the caller's signal catcher (:func:`main` keeps one until it returns); by default
-    run() catches the signals itself while it trains.
+    run() catches the signals itself while it trains. `keep_checkpoint` leaves the final
+    checkpoint in place (the workflow removes it once Snakemake has recorded the job: a Slurm
+    job can be cut by its time limit after the command ended, and Snakemake then deletes the
+    run's outputs, which the next attempt rebuilds from that checkpoint in seconds).
     """
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -380,7 +386,8 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
             raise Interrupted(stop.received, learner.steps_per_task)
         writer.checkpoint(learner)
         summary = writer.summary(learner, learner.elapsed_s)
-        (out / CHECKPOINT).unlink(missing_ok=True)
+        if not keep_checkpoint:
+            (out / CHECKPOINT).unlink(missing_ok=True)
     if learner.status == "diverged" and not quiet:
         print(f"run diverged at step {learner.diverged_at_step} per task ({learner.diverged_reason}); "
               "recorded in summary.json", file=sys.stderr)
@@ -403,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"distral_repro.train: stopped by {signal.Signals(stop.received).name} while starting; "
                       "nothing written, the same command starts the run", file=sys.stderr)
                 return 128 + stop.received
-            run(config, out, threads=args.threads, quiet=args.quiet, stop=stop)
+            run(config, out, threads=args.threads, quiet=args.quiet, stop=stop, keep_checkpoint=args.keep_checkpoint)
     except Interrupted as exc:
         print(f"distral_repro.train: {exc}; checkpoint written to {out / CHECKPOINT}, "
               "the same command resumes", file=sys.stderr)

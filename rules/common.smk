@@ -311,8 +311,23 @@ def start_forkserver():
 TRAIN_COMMAND = (
     "python -m distral_repro.forkserver run -- --algo {wildcards.algo:q} --env {wildcards.env}"
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads} --keep-checkpoint"
 )
+
+
+def remove_final_checkpoints() -> None:
+    """onsuccess: delete the checkpoint.pt of every finished run (summary.json beside it).
+
+    Training jobs keep their final checkpoint (`--keep-checkpoint`): a Slurm job can reach its
+    time limit after the command ended; Snakemake then counts it failed and deletes summary.json
+    and progress.csv, and the retry rebuilds them from the checkpoint instead of training again.
+    Only the submitting process does this, once every job is recorded (not inside a job)."""
+    if workflow.remote_exec:
+        return
+    for pattern in ("results/runs/*/*/*/checkpoint.pt", "results/confirmation/*/*/*/checkpoint.pt"):
+        for checkpoint in Path().glob(pattern):
+            if (checkpoint.parent / "summary.json").exists():
+                checkpoint.unlink(missing_ok=True)
 TRAIN_SHELL = f"{TRAIN_COMMAND} {{params.steps}} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 

@@ -349,7 +349,7 @@ CHUNKED_STEPS = 300_000
 CHUNKED_CONFIG = {
     "environments": ["maze"], "algorithms": ["KL+ent_2col"], "betas": ["1000"], "lrs": ["4e-3"], "seeds": [0],
     "steps_per_task": {"maze": CHUNKED_STEPS},
-    "resources": {"train": {"mem_mb": 1500, "runtime": 1, "total_minutes": 6},
+    "resources": {"train": {"mem_mb": 1500, "runtime": 1, "total_minutes": 15},
                   "gridworld": {"mem_mb": 500, "runtime": 5}},
 }
 # What may differ between two runs of one command: the clock.
@@ -360,16 +360,17 @@ def test_a_job_longer_than_its_time_limit_completes_in_chunks_with_the_files_of_
     import yaml
 
     wf = tmp_path / "wf"
+    wf.mkdir()
     copy_workflow(wf)
     (wf / "chunked.yaml").write_text(yaml.safe_dump(CHUNKED_CONFIG))
     before = len(slurm_allocations(slurm))
-    result = run_snakemake(slurm, wf, "--configfile", "chunked.yaml", f"{CHUNKED_RUN}/summary.json")
+    result = run_snakemake(slurm, wf, f"{CHUNKED_RUN}/summary.json", "--configfile", "chunked.yaml")
     assert result.returncode == 0, describe(result)
     rows = [row for row in slurm_allocations(slurm)[before:] if row["Comment"].startswith("rule_train")]
     states = [row["State"].split()[0] for row in rows]
     # Cut at least once by the time limit (more often on a slow or busy host), then completed.
     assert states[-1] == "COMPLETED" and len(states) >= 2 and set(states[:-1]) == {"TIMEOUT"}, states
-    assert len(states) <= 1 + 6, states  # within the rule's retries
+    assert len(states) <= 1 + 15, states  # within the rule's retries
     output = result.stdout + result.stderr
     assert len(re.findall(r"SLURM status is: 'TIMEOUT'", output)) == len(states) - 1, describe(result)
 
