@@ -325,9 +325,9 @@ def remove_final_checkpoints() -> None:
     if workflow.remote_exec:
         return
     for pattern in ("results/runs/*/*/*/checkpoint.pt", "results/confirmation/*/*/*/checkpoint.pt"):
-        for checkpoint in Path().glob(pattern):
-            if (checkpoint.parent / "summary.json").exists():
-                checkpoint.unlink(missing_ok=True)
+        for saved in Path().glob(pattern):
+            if (saved.parent / "summary.json").exists():
+                saved.unlink(missing_ok=True)
 TRAIN_SHELL = f"{TRAIN_COMMAND} {{params.steps}} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 
