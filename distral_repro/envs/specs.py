@@ -20,7 +20,6 @@ any of them, and `make_family_from_specs(name, specs, ...)` does both steps.
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from dataclasses import dataclass, field
