@@ -43,6 +43,7 @@ onstart:
 
 onsuccess:
     stop_forkservers()
+    remove_final_checkpoints()
 
 
 onerror:

@@ -263,7 +263,8 @@ def check_view_setting(view: str, image_size: int, builtin: bool) -> None:
 
 def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:
     """The shared settings with some replaced (e.g. {"rmsprop_eps": "1e-7"}, for pilots);
-    ConfigError naming an unknown key or a value that is not a positive number."""
+    ConfigError naming an unknown key or a value out of its range (HYPER_BELOW_ONE; integers for
+    integer settings)."""
     fields = Hyper.__dataclass_fields__
     values = {}
     for key, text in overrides.items():
@@ -276,5 +277,17 @@ def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:
             values[key] = flag in ("true", "1")
             continue
         value = positive_float(key, text)
-        values[key] = int(value) if isinstance(fields[key].default, int) and value == int(value) else value
+        if isinstance(fields[key].default, int):
+            if value != int(value):
+                raise ConfigError(f"{key} must be a positive integer, got {text!r}")
+            value = int(value)
+        below_one = HYPER_BELOW_ONE.get(key)
+        if below_one is not None and not (value < 1.0 or (below_one == "<= 1" and value == 1.0)):
+            raise ConfigError(f"{key} must be > 0 and {below_one}, got {text!r}")
+        values[key] = value
     return replace(Hyper(), **values)
+
+
+#: Hyper settings bounded above as well as below (a discount above 1 or an RMSProp decay of 1
+#: or more would train on nonsense); every other number only needs to be > 0.
+HYPER_BELOW_ONE = {"gamma": "<= 1", "rmsprop_alpha": "< 1"}

@@ -30,6 +30,15 @@ import threading
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # SIGTERM/SIGINT while torch imports: one line and 128 + signal, not a bare kill
+    def _stopped_while_starting(signum, frame):
+        os.write(2, f"distral_repro.train: stopped by {signal.Signals(signum).name} while starting; "
+                    "nothing written, the same command starts the run\n".encode())
+        os._exit(128 + signum)
+
+    for _signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_signum, _stopped_while_starting)
+
 import torch
 
 from distral_repro import __version__, numerics
@@ -63,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a shared setting of config.Hyper, e.g. rmsprop_eps=1e-7 (repeatable; for pilots)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes its `threads`)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep the final checkpoint.pt after the summary (the workflow passes it and removes it later)")
     return p
 
 
@@ -95,9 +106,11 @@ def parse(argv: list[str] | None) -> tuple[RunConfig, Path, argparse.Namespace]:
     )
     if config.family is not None:
         check_family(config)
+    if not args.out.strip():
+        raise ConfigError("--out must name a run directory, got an empty string")
     out = Path(args.out)
     check_out_dir(out, config)
-    check_writable(out)
+    args.created_dirs = check_writable(out)
     return config, out, args
 
 
@@ -121,20 +134,27 @@ def check_family(config: RunConfig) -> None:
         raise ConfigError(str(error)) from None
 
 
-def check_writable(out: Path) -> None:
-    """Create `out` and a file in it now, so that an unwritable --out fails before any work."""
+def check_writable(out: Path) -> list[Path]:
+    """Create `out` and a file in it now, so that an unwritable --out fails before any work.
+    Returns the directories it created, deepest first (see :func:`remove_created`)."""
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        for path in created:  # deepest first: leave nothing behind
-            try:
-                path.rmdir()
-            except OSError:
-                pass
+        remove_created(created)
         raise ConfigError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
+    return created
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove the (still empty) directories `check_writable` created, deepest first."""
+    for path in created:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
 
 
 def _identity(config_dict: dict) -> dict:
@@ -331,7 +351,8 @@ def remove_stale_temporaries(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, stop: StopSignals | None = None) -> dict:
+def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, stop: StopSignals | None = None,
+        keep_checkpoint: bool = False) -> dict:
     """Train (or resume, or report a finished run) and write the run directory.
 
     On SIGTERM/SIGINT the current update is finished, the checkpoint written and
@@ -340,7 +361,10 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
     after it, so a run whose files are deleted before the process exits (as Snakemake
     does with a job it sees failing) is rebuilt by a rerun from that checkpoint. `stop`
     is the caller's signal catcher (:func:`main` keeps one until it returns); by default
-    run() catches the signals itself while it trains.
+    run() catches the signals itself while it trains. `keep_checkpoint` leaves the final
+    checkpoint in place (the workflow removes it once Snakemake has recorded the job: a Slurm
+    job can be cut by its time limit after the command ended, and Snakemake then deletes the
+    run's outputs, which the next attempt rebuilds from that checkpoint in seconds).
     """
     torch.set_num_threads(threads)
     numerics.check_active()
@@ -388,7 +412,8 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
             raise Interrupted(stop.received, learner.steps_per_task)
         writer.checkpoint(learner)
         summary = writer.summary(learner, learner.elapsed_s)
-        (out / CHECKPOINT).unlink(missing_ok=True)
+        if not keep_checkpoint:
+            (out / CHECKPOINT).unlink(missing_ok=True)
     if learner.status == "diverged" and not quiet:
         print(f"run diverged at step {learner.diverged_at_step} per task ({learner.diverged_reason}); "
               "recorded in summary.json", file=sys.stderr)
@@ -396,19 +421,25 @@ def run(config: RunConfig, out: Path, threads: int = 1, quiet: bool = False, sto
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        config, out, args = parse(argv)
-    except (UsageError, ConfigError) as exc:
-        print(f"distral_repro.train: error: {exc}", file=sys.stderr)
-        return 2
-    warning = numerics.host_warning()
-    if warning:
-        print(f"distral_repro.train: warning: {warning}", file=sys.stderr)
-    # Caught until main returns: a signal after the summary is written must not turn the
-    # finished run into a failed job whose files Snakemake deletes.
+    # Caught from the start (checks and a checkpoint load take seconds) until main returns: a
+    # signal after the summary is written must not turn the finished run into a failed job
+    # whose files Snakemake deletes.
     try:
         with StopSignals() as stop:
-            run(config, out, threads=args.threads, quiet=args.quiet, stop=stop)
+            try:
+                config, out, args = parse(argv)
+            except (UsageError, ConfigError) as exc:
+                print(f"distral_repro.train: error: {exc}", file=sys.stderr)
+                return 2
+            if stop.received is not None:  # during the checks: nothing trained, leave nothing behind
+                remove_created(args.created_dirs)
+                print(f"distral_repro.train: stopped by {signal.Signals(stop.received).name} while starting; "
+                      "nothing written, the same command starts the run", file=sys.stderr)
+                return 128 + stop.received
+            warning = numerics.host_warning()
+            if warning:
+                print(f"distral_repro.train: warning: {warning}", file=sys.stderr)
+            run(config, out, threads=args.threads, quiet=args.quiet, stop=stop, keep_checkpoint=args.keep_checkpoint)
     except Interrupted as exc:
         print(f"distral_repro.train: {exc}; checkpoint written to {out / CHECKPOINT}, "
               "the same command resumes", file=sys.stderr)
@@ -417,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    for _signum in StopSignals.SIGNALS:  # main() catches them from here; a second one then acts at once
+        signal.signal(_signum, signal.SIG_DFL)
     code = main()
     for signum in StopSignals.SIGNALS:  # the files are final: no signal may turn exit 0 into a kill
         signal.signal(signum, signal.SIG_IGN)

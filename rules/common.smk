@@ -1,6 +1,7 @@
 # Config resolution (preset), validation and the grid, shared by every rule file.
 import math
 import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -57,18 +58,81 @@ def _check_positive(config: dict) -> None:
 
 
 def _integer_seeds(config: dict) -> None:
-    """`--config seeds=[0,1]` arrives as strings; the schema then checks integers."""
-    for node in (config, config.get("gridworld") or {}):
+    """`--config seeds=[0,1]` arrives as strings; the schema then checks integers (and their range)."""
+    for node in (config, config.get("gridworld") or {}, config.get("confirmation") or {}):
         if isinstance(node.get("seeds"), list):
-            node["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in node["seeds"]]
+            node["seeds"] = [int(s) if isinstance(s, str) and re.fullmatch(r"[+-]?\d+", s.strip()) else s for s in node["seeds"]]
 
 
-_resolved = _resolve_presets(config)
-_integer_seeds(_resolved)
-config.clear()
-config.update(_resolved)
-validate(config, CONFIG_DIR / "schema.yaml")
-_check_positive(config)
+def _schema_message(error) -> str:
+    """A jsonschema ValidationError as one line: the key, the value and what is allowed
+    (jsonschema's own message repeats the whole config for an unknown top-level key)."""
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    key = f"config key '{where}'" if where else "config"
+    schema, value = error.schema, error.instance
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    if error.validator == "additionalProperties":
+        extra = sorted(set(value) - set(schema.get("properties", {})))
+        valid = ", ".join(schema.get("properties", {}))
+        return f"{key}: unknown key(s) {', '.join(map(repr, extra))}; valid: {valid}"
+    if error.validator == "required":
+        return f"{key}: {error.message}"
+    if error.validator == "enum":
+        return f"{key}: {shown} is not allowed; valid: {', '.join(map(str, schema['enum']))}"
+    if error.validator in ("minimum", "maximum", "type") and "integer" in str(schema.get("type")):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        bounds = f" in {low}..{high}" if low is not None and high is not None else (f" >= {low}" if low is not None else "")
+        return f"{key}: {shown} must be an integer{bounds}"
+    message = error.message if len(error.message) <= 160 else error.message[:157] + "..."
+    return f"{key}: {message}"
+
+
+def _validate(config: dict) -> None:
+    """snakemake's validate (it also fills in the schema's defaults), its refusal as one line."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+
+    try:
+        validate(config, CONFIG_DIR / "schema.yaml")
+    except WorkflowError as error:
+        cause = error.__cause__ or error.__context__  # validate raises it inside `except ValidationError`
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        if cause.context:  # oneOf/anyOf: the alternative that came closest
+            cause = jsonschema.exceptions.best_match([e for e in cause.context if e.validator != "type"] or cause.context)
+        raise ValueError(_schema_message(cause)) from None
+
+
+def refuse(message: str) -> None:
+    """A config the workflow cannot run: one line on stderr, exit 1, before any job (dry runs too)."""
+    print(f"distral-repro: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _check_families(config: dict) -> None:
+    """Every user family: the definition parsed, then one env per task built and stepped (ids
+    registered, wrappers known and their arguments accepted, spaces shared and of a kind the
+    networks train on), so that a bad family stops `snakemake -n` too, not its jobs."""
+    from distral_repro.envs.specs import parse_family
+
+    for name, definition in (config.get("families") or {}).items():
+        try:
+            parse_family(name, definition).check()
+        except ValueError as error:
+            message = str(error).removeprefix(f"family {name!r}: ")
+            raise ValueError(f"config key 'families.{name}': {message}") from None
+
+
+try:
+    _resolved = _resolve_presets(config)
+    _integer_seeds(_resolved)
+    config.clear()
+    config.update(_resolved)
+    _validate(config)
+    _check_positive(config)
+    _check_families(config)
+except (ValueError, OSError, yaml.YAMLError) as _error:
+    refuse(str(_error).splitlines()[0] if str(_error).strip() else type(_error).__name__)
 
 PRESET = config["preset"]
 ALGOS = config["algorithms"]
@@ -83,20 +147,17 @@ FAMILIES = config.get("families") or {}
 BUILTIN_ENVS = ("maze", "navigation", "lasertag")
 for _env in ENVS:
     if _env not in BUILTIN_ENVS and _env not in FAMILIES:
-        raise ValueError(
+        refuse(
             f"config key 'environments': {_env!r} is neither a built-in family ({', '.join(BUILTIN_ENVS)}) "
             f"nor defined under 'families:' ({', '.join(FAMILIES) or 'none defined'})"
         )
-for _name, _family in FAMILIES.items():
-    if isinstance(_family.get("reference_return"), list) and len(_family["reference_return"]) != len(_family["env_ids"]):
-        raise ValueError(f"config key 'families.{_name}.reference_return': one value per env id ({len(_family['env_ids'])})")
 FAMILY_FILE = "results/runs/{env}/family.yaml"
 # Stage 2 (README, "Two stages"): the confirmation runs of each env in CONFIRM_STEPS.
 CONFIRMATION = config.get("confirmation") or {}
 CONFIRM_SEEDS = CONFIRMATION.get("seeds", [])
 CONFIRM_STEPS = {env: steps for env, steps in (CONFIRMATION.get("steps_per_task") or {}).items() if env in ENVS}
 if CONFIRM_STEPS and set(CONFIRM_SEEDS) & set(SEEDS):
-    raise ValueError(
+    refuse(
         f"config key 'confirmation.seeds': {sorted(set(CONFIRM_SEEDS) & set(SEEDS))} are seeds of the grid too; "
         "the confirmation runs need fresh seeds (the best setting was chosen on the grid's)"
     )
@@ -132,6 +193,21 @@ VIEW_ARGS = "" if VIEW == "window" else f" --view {VIEW} --image-size {IMAGE_SIZ
 TRAIN_RESOURCES = config["resources"]["train"]
 if VIEW == "first_person":
     TRAIN_RESOURCES = config["resources"].get("train_first_person", TRAIN_RESOURCES)
+# A grid run's env steps per task where config key `steps_per_task` replaces the preset's budget.
+STEPS_OVERRIDE = {env: steps for env, steps in (config.get("steps_per_task") or {}).items() if env in ENVS}
+
+
+def train_retries(resources: dict) -> int | None:
+    """Resubmissions of a training job: one per chunk beyond the first when a whole job
+    (`total_minutes`) is longer than one submission (`runtime`, at most the partition's time
+    limit), plus one spare for a failure or preemption; None (the profile's `retries`) when
+    the config gives no `total_minutes`. Each submission resumes from the checkpoint."""
+    if "total_minutes" not in resources:
+        return None
+    return math.ceil(resources["total_minutes"] / resources["runtime"])
+
+
+TRAIN_RETRIES = train_retries(TRAIN_RESOURCES)
 
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
@@ -235,6 +311,8 @@ def grid_steps_per_task(env: str) -> int:
     """A grid run's env steps per task in `env` (the preset's budget, or the family's own)."""
     from distral_repro.config import make_run_config
 
+    if env in STEPS_OVERRIDE:
+        return STEPS_OVERRIDE[env]
     return make_run_config(ALGOS[0], env, BETAS[0], LRS[0], 0, preset=PRESET, families=FAMILIES).budget.steps_per_task
 
 
@@ -280,10 +358,27 @@ def start_forkserver():
 TRAIN_COMMAND = (
     "python -m distral_repro.forkserver run -- --algo {wildcards.algo:q} --env {wildcards.env}"
     " --beta {wildcards.beta} --lr {wildcards.lr} --seed {wildcards.seed}"
-    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads}"
+    " --out {params.out:q} --preset {params.preset} {params.env_file} --threads {threads} --keep-checkpoint"
 )
 TRAIN_COMMAND = f"{TRAIN_COMMAND}{VIEW_ARGS}"
-TRAIN_SHELL = f"{TRAIN_COMMAND} > {{log:q}} 2>&1"
+
+
+def remove_final_checkpoints() -> None:
+    """onsuccess: delete the checkpoint.pt of every finished run (summary.json beside it).
+
+    Training jobs keep their final checkpoint (`--keep-checkpoint`): a Slurm job can reach its
+    time limit after the command ended; Snakemake then counts it failed and deletes summary.json
+    and progress.csv, and the retry rebuilds them from the checkpoint instead of training again.
+    Only the submitting process does this, once every job is recorded (not inside a job)."""
+    if workflow.remote_exec:
+        return
+    for pattern in ("results/runs/*/*/*/checkpoint.pt", "results/confirmation/*/*/*/checkpoint.pt"):
+        for saved in Path().glob(pattern):
+            if (saved.parent / "summary.json").exists():
+                saved.unlink(missing_ok=True)
+
+
+TRAIN_SHELL = f"{TRAIN_COMMAND} {{params.steps}} > {{log:q}} 2>&1"
 CONFIRMATION_SHELL = f"{TRAIN_COMMAND} --steps-per-task {{params.steps}} > {{log:q}} 2>&1"
 
 

@@ -29,10 +29,14 @@ rule train:
         out=lambda wildcards, output: str(Path(output.summary).parent),
         preset=PRESET,
         env_file=lambda wildcards, input: f"--env-file {input.family}" if input.family else "",
+        steps=lambda wildcards: f"--steps-per-task {STEPS_OVERRIDE[wildcards.env]}" if wildcards.env in STEPS_OVERRIDE else "",
     threads: config["threads"]
     resources:
         mem_mb=TRAIN_RESOURCES["mem_mb"],
         runtime=TRAIN_RESOURCES["runtime"],
+    # A job longer than one submission (resources.train.total_minutes > runtime) is cut at the
+    # time limit (SIGTERM: checkpoint written, exit 143) and resubmitted; each resumes from it.
+    retries: TRAIN_RETRIES
     shell:
         TRAIN_SHELL
 

@@ -336,3 +336,55 @@ def test_a_cancelled_running_job_is_retried_and_the_run_completes(slurm, tmp_pat
                          cwd=tmp_path, capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr, describe(dry)
     print(f"part of the smoke grid through Slurm with one job cancelled and retried: {result.seconds:.0f} s")
+
+
+# --------------------------------------- a job longer than the time limit runs in chunks
+
+# One training run of the default preset, lengthened (config key `steps_per_task`) to about
+# 100 s of one quiet core, under a 1-minute time limit: Slurm cuts it (TIMEOUT: SIGTERM,
+# checkpoint written, exit 143), Snakemake resubmits it (the rule's retries, from
+# resources.train.total_minutes / runtime) and each submission resumes from the checkpoint.
+CHUNKED_RUN = "results/runs/maze/KL+ent_2col/beta1000_lr4e-3_seed0"
+CHUNKED_STEPS = 300_000
+CHUNKED_CONFIG = {
+    "environments": ["maze"], "algorithms": ["KL+ent_2col"], "betas": ["1000"], "lrs": ["4e-3"], "seeds": [0],
+    "steps_per_task": {"maze": CHUNKED_STEPS},
+    "resources": {"train": {"mem_mb": 1500, "runtime": 1, "total_minutes": 15},
+                  "gridworld": {"mem_mb": 500, "runtime": 5}},
+}
+# What may differ between two runs of one command: the clock.
+CLOCK_KEYS = ("wall_time_s", "steps_per_second")
+
+
+def test_a_job_longer_than_its_time_limit_completes_in_chunks_with_the_files_of_an_uncut_run(slurm, tmp_path):
+    import yaml
+
+    wf = tmp_path / "wf"
+    wf.mkdir()
+    copy_workflow(wf)
+    (wf / "chunked.yaml").write_text(yaml.safe_dump(CHUNKED_CONFIG))
+    before = len(slurm_allocations(slurm))
+    result = run_snakemake(slurm, wf, f"{CHUNKED_RUN}/summary.json", "--configfile", "chunked.yaml")
+    assert result.returncode == 0, describe(result)
+    rows = [row for row in slurm_allocations(slurm)[before:] if row["Comment"].startswith("rule_train")]
+    states = [row["State"].split()[0] for row in rows]
+    # Cut at least once by the time limit (more often on a slow or busy host), then completed.
+    assert states[-1] == "COMPLETED" and len(states) >= 2 and set(states[:-1]) == {"TIMEOUT"}, states
+    assert len(states) <= 1 + 15, states  # within the rule's retries
+    output = result.stdout + result.stderr
+    assert len(re.findall(r"SLURM status is: 'TIMEOUT'", output)) == len(states) - 1, describe(result)
+
+    uncut = tmp_path / "uncut"
+    subprocess.run(
+        [sys.executable, "-m", "distral_repro.train", "--algo", "KL+ent_2col", "--env", "maze", "--beta", "1000",
+         "--lr", "4e-3", "--seed", "0", "--preset", "default", "--steps-per-task", str(CHUNKED_STEPS),
+         "--threads", "1", "--quiet", "--out", str(uncut)],
+        check=True, env={**slurm.env(), "PYTHONPATH": str(REPO)})
+    chunked = wf / CHUNKED_RUN
+    assert sorted(p.name for p in chunked.iterdir()) == sorted(p.name for p in uncut.iterdir()) == [
+        "pi0_eval.csv", "progress.csv", "summary.json"]
+    for name in ("progress.csv", "pi0_eval.csv"):
+        assert (chunked / name).read_bytes() == (uncut / name).read_bytes(), name
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (chunked, uncut))
+    assert {k: v for k, v in a.items() if k not in CLOCK_KEYS} == {k: v for k, v in b.items() if k not in CLOCK_KEYS}
+    print(f"one run in {len(states)} Slurm jobs ({', '.join(states)}): {result.seconds:.0f} s")

@@ -203,7 +203,7 @@ def test_a_changed_definition_is_another_run(tmp_path, capsys):
         (dict(env_ids=["CartPole-v1", "MountainCar-v0"], wrappers=[]), "must share spaces: MountainCar-v0 has observation_space"),
         (dict(env_ids=MINIGRID4_IDS[:3] + ["CartPole-v1"]), "cannot build CartPole-v1 with its wrappers"),
         (dict(wrappers=["minigrid_onehott"]), "unknown wrapper 'minigrid_onehott'; valid: minigrid_onehot"),
-        (dict(wrappers=[{"name": "minigrid_view_size", "args": {"size": 3}}]), "cannot build"),
+        (dict(wrappers=[{"name": "minigrid_view_size", "args": {"size": 3}}]), "wrapper minigrid_view_size refused args {.size.: 3}.*unexpected keyword argument .size."),
         (dict(episode_cap=None), "no episode cap; give episode_cap"),
         (dict(episode_cap=0), "episode_cap must be a positive integer"),
         (dict(budget={"workers": 2}), "budget needs steps_per_task"),
@@ -269,7 +269,7 @@ def _workflow_config(tmp_path, **changes):
         (dict(environments=["maze", "minitinyy"]), "'minitinyy' is neither a built-in family"),
         (dict(families={"minitiny": {**TINY_FAMILY, "budget": {"steps": 3}}}), "steps"),
         (dict(families={"maze": TINY_FAMILY}), "families"),
-        (dict(families={"minitiny": {**TINY_FAMILY, "reference_return": [1, 2]}}), "one value per env id"),
+        (dict(families={"minitiny": {**TINY_FAMILY, "reference_return": [1, 2]}}), "'families.minitiny': reference_return has 2 values for 4 tasks"),
     ],
 )
 def test_bad_family_config_stops_before_any_job(tmp_path, changes, message):

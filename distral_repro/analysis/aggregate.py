@@ -245,6 +245,27 @@ def load_inputs(
 DEFAULT_CLAIMS = Path(__file__).resolve().parents[2] / "config" / "claims.yaml"
 
 
+def check_results_dir(results_dir: Path) -> None:
+    """Create `results_dir`/tables and a file in each now, before any computing: an unwritable
+    --results-dir (a file, a read-only mount) fails at once (OSError), leaving nothing created."""
+    import tempfile
+
+    tables = results_dir / "tables"
+    created = [p for p in (tables, results_dir, *results_dir.parents) if not p.exists()]
+    try:
+        tables.mkdir(parents=True, exist_ok=True)
+        for directory in (results_dir, tables):
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+    except OSError:
+        for path in created:  # deepest first
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+        raise
+
+
 GRIDWORLD_DIR_NAME = re.compile(r"^seed\d+$")
 
 
@@ -317,8 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     except (RunFileError, MissingReferenceError, PreregistrationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    with np.errstate(invalid="ignore"):
-        written = write_outputs(args.results_dir, study, gridworld, prereg)
+    try:
+        check_results_dir(args.results_dir)
+        with np.errstate(invalid="ignore"):
+            written = write_outputs(args.results_dir, study, gridworld, prereg)
+    except OSError as err:  # e.g. the disk filled while writing: name the file, no traceback
+        print(f"error: cannot write under --results-dir {args.results_dir}: {err.strerror or err}"
+              f"{f' ({err.filename})' if err.filename else ''}", file=sys.stderr)
+        return 1
     print(f"wrote {len(written)} files under {args.results_dir}")
     return 0
 

@@ -148,6 +148,7 @@ def _read_csv(run_dir: Path, name: str, columns: tuple[str, ...], need_rows: boo
         size = fh.seek(0, 2)
         if size and (fh.seek(size - 1), fh.read(1))[1] != b"\n":
             raise RunFileError(run_dir, f"{name} is truncated: its last line is cut")
+    _check_field_counts(run_dir, name, path)
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -166,6 +167,24 @@ def _read_csv(run_dir: Path, name: str, columns: tuple[str, ...], need_rows: boo
         if column in columns and frame[column].isna().any():
             raise RunFileError(run_dir, f"{name}: column {column} has empty values (truncated file?)")
     return frame
+
+
+def _check_field_counts(run_dir: Path, name: str, path: Path) -> None:
+    """Every row has as many fields as the header: a row cut after a comma and ended with a
+    newline (`1600,7,0.0`) would otherwise read as NaN losses or a shorter curve."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            for row in reader:
+                if header is not None and len(row) != len(header):
+                    raise RunFileError(
+                        run_dir, f"{name} line {reader.line_num} has {len(row)} fields, the header {len(header)} (truncated?)"
+                    )
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise RunFileError(run_dir, f"{name} cannot be parsed ({err})") from None
 
 
 def _check_steps(run_dir: Path, progress: pd.DataFrame, summary: dict, ok: bool) -> None:
@@ -187,6 +206,28 @@ def _check_steps(run_dir: Path, progress: pd.DataFrame, summary: dict, ok: bool)
         )
     if not ok and last > int(expected):
         raise RunFileError(run_dir, f"progress.csv goes to step {last}, past the run's {int(expected)} steps per task")
+
+
+def _check_pi0(run_dir: Path, pi0: pd.DataFrame | None, pi0_final: np.ndarray, tasks: tuple[int, ...], summary: dict) -> None:
+    """pi0_eval.csv of an ok run with pi0_final_return: present, every task at the same steps,
+    up to the run's last step, and its last point equal to summary.json's pi0_final_return
+    (a cut row or a whole cut point would change the pi_0 curve silently)."""
+    if pi0 is None:
+        raise RunFileError(run_dir, "pi0_eval.csv is missing, but summary.json has pi0_final_return")
+    logged = tuple(sorted(int(t) for t in pi0["task"].unique()))
+    if logged != tasks:
+        raise RunFileError(run_dir, f"pi0_eval.csv covers tasks {list(logged)}, summary.json {list(tasks)} (truncated?)")
+    steps = pi0.groupby("task")["step"].apply(tuple)
+    if steps.nunique() != 1:
+        short = steps.map(len).idxmin()
+        raise RunFileError(run_dir, f"pi0_eval.csv: task {short} has fewer evaluation points than the others (truncated?)")
+    last = int(pi0["step"].max())
+    expected = summary.get("steps_per_task")
+    if expected is not None and last != int(expected):
+        raise RunFileError(run_dir, f"pi0_eval.csv ends at step {last}, but the run took {int(expected)} steps per task (truncated?)")
+    final = pi0[pi0["step"] == last].set_index("task")["episode_return"].reindex(list(tasks)).to_numpy(dtype=float)
+    if not np.allclose(final, pi0_final, rtol=1e-6, atol=1e-9, equal_nan=True):
+        raise RunFileError(run_dir, "pi0_eval.csv's last point differs from summary.json's pi0_final_return (edited or truncated?)")
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -226,6 +267,8 @@ def load_run(run_dir: str | Path) -> Run:
         pi0_progress = _read_csv(path, "pi0_eval.csv", PI0_COLUMNS, need_rows=ok)
     if ok and pi0_progress is not None and pi0_final is None:
         raise RunFileError(path, "pi0_eval.csv exists but summary.json has no pi0_final_return")
+    if pi0_final is not None:
+        _check_pi0(path, pi0_progress, pi0_final, tasks, summary)
 
     try:
         seed = int(summary["seed"])

@@ -152,16 +152,55 @@ class TaskFamilyVecEnv(VectorWrapper):
         return obs, reward, terminated, truncated, info
 
 
+def _first_line(error: BaseException) -> str:
+    """`TypeName: first line of the message` (the message alone can be empty, e.g. a bare assert)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def import_user_module(module: str, what: str):
+    """Import a module a family names; ValueError (one line) if it is missing or raises anything on import."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ValueError(f"{what}: cannot import module {module!r} ({_first_line(error)})") from None
+    except SyntaxError as error:
+        raise ValueError(
+            f"{what}: module {module!r} has a syntax error ({error.msg}, {error.filename} line {error.lineno})"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - user code: any exception on import is bad input
+        raise ValueError(f"{what}: module {module!r} raised on import ({_first_line(error)})") from None
+
+
+#: Observations and actions the networks train on (networks.Columns): an image (C, V, V) with
+#: V >= the convolution's kernel, and one discrete action from 0..n-1.
+MIN_VIEW = 3  # networks.KERNEL (tests/test_bad_inputs.py checks they agree)
+
+
+def check_trainable_spaces(observation_space, action_space, where: str) -> None:
+    """ValueError (one line) unless the networks can train on these spaces."""
+    from gymnasium.spaces import Box, Discrete
+
+    shape = getattr(observation_space, "shape", None)
+    if not isinstance(observation_space, Box) or shape is None or len(shape) != 3 or shape[1] != shape[2] or shape[1] < MIN_VIEW:
+        raise ValueError(
+            f"{where}: the networks need image observations, a Box of shape (channels, V, V) with V >= {MIN_VIEW}, "
+            f"got {observation_space} (for MiniGrid add the wrapper minigrid_onehot)"
+        )
+    if not isinstance(action_space, Discrete) or int(action_space.start) != 0:
+        raise ValueError(f"{where}: the networks need a Discrete action space starting at 0, got {action_space}")
+
+
 def check_env_id(env_id: str) -> None:
     """ValueError (one line) unless `env_id` is registered, or `module:Id` whose module registers it."""
     module, _, name = env_id.rpartition(":")
+    if module:
+        import_user_module(module, f"env id {env_id!r}")
     try:
-        if module:
-            importlib.import_module(module)
         gymnasium.spec(name)
     except (gymnasium.error.Error, ImportError) as error:
         raise ValueError(
-            f"unknown gymnasium env id {env_id!r} ({str(error).splitlines()[0]}); valid: the ids in "
+            f"unknown gymnasium env id {env_id!r} ({_first_line(error)}); valid: the ids in "
             "gymnasium.registry (list them with gymnasium.pprint_registry()); write 'module:Id' to import "
             "the package that registers yours, e.g. 'minigrid:MiniGrid-Empty-5x5-v0'"
         ) from None
@@ -211,8 +250,8 @@ def make_custom_family(
     for maker in makers:
         try:
             probes.append(maker())
-        except (TypeError, ValueError, gymnasium.error.Error) as error:
-            raise ValueError(f"cannot build {maker.env_id} with its wrappers: {str(error).splitlines()[0]}") from None
+        except Exception as error:  # noqa: BLE001 - user envs and wrappers fail in any way (e.g. an assert)
+            raise ValueError(f"cannot build {maker.env_id} with its wrappers ({_first_line(error)})") from None
     reference = probes[0]
     for env_id, probe in zip(env_ids, probes):
         for what in ("observation_space", "action_space"):

@@ -20,13 +20,13 @@ any of them, and `make_family_from_specs(name, specs, ...)` does both steps.
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 from gymnasium.vector import VectorEnv
 
 #: Wrappers a family definition may name, as "module:attribute" (imported on use, so
@@ -142,15 +142,70 @@ class FamilySpec:
             raise ValueError(f"family {self.name!r}: {error}") from None
 
     def check(self) -> None:
-        """Build one env per task (ids registered, wrappers valid, spaces shared, a known episode cap)."""
+        """Build one env per task and take one step in each: ids registered, wrappers known and
+        their arguments accepted, spaces shared and of a kind the networks train on, a known
+        episode cap. ValueError with one line naming the family otherwise."""
+        from distral_repro.envs.custom import _first_line, check_env_id, check_trainable_spaces
+
+        for env_id in self.env_ids:
+            try:
+                check_env_id(env_id)
+            except ValueError as error:
+                raise ValueError(f"family {self.name!r}: {error}") from None
+        self._check_wrappers()
         env = self.make(1, seed=0)
         try:
+            check_trainable_spaces(env.single_observation_space, env.single_action_space, f"family {self.name!r}")
             if env.max_episode_steps is None:
                 raise ValueError(
                     f"family {self.name!r}: no episode cap; give episode_cap (the ids register no max_episode_steps)"
                 )
+            try:
+                env.reset(seed=0)
+                env.step(np.zeros(env.num_envs, dtype=np.int64))
+            except Exception as error:  # noqa: BLE001 - user envs and wrappers fail in any way
+                raise ValueError(f"family {self.name!r}: the first reset or step failed ({_first_line(error)})") from None
         finally:
             env.close()
+
+
+    def _check_wrappers(self) -> None:
+        """Apply the wrappers one by one to the first task's env: a wrapper that refuses its
+        arguments (TypeError, an assert, ...) is named with them and what it accepts."""
+        import gymnasium
+
+        from distral_repro.envs.custom import _first_line, wrapper_call
+
+        env_id = self.env_ids[0].rpartition(":")[2]
+        try:
+            env = gymnasium.make(env_id, **dict(self.env_kwargs))
+        except Exception as error:  # noqa: BLE001 - user envs fail in any way
+            raise ValueError(f"family {self.name!r}: cannot make {env_id} with env_kwargs {dict(self.env_kwargs)} ({_first_line(error)})") from None
+        try:
+            for name, args in self.wrappers:
+                try:
+                    env = wrapper_call(resolve_wrapper(name), dict(args))(env)
+                except Exception as error:  # noqa: BLE001
+                    hint = WRAPPER_ARGS.get(name)
+                    raise ValueError(
+                        f"family {self.name!r}: wrapper {name} refused args {dict(args)} on {env_id} ({_first_line(error)})"
+                        + (f"; it takes {hint}" if hint else "")
+                    ) from None
+        finally:
+            env.close()
+
+
+#: What the registered wrappers accept (named in the message when one refuses its arguments).
+WRAPPER_ARGS: dict[str, str] = {
+    "minigrid_onehot": "no args",
+    "onehot_image": "key (a Dict key, default 'image'), channel (int), num_values (int)",
+    "minigrid_view_size": "agent_view_size: an odd integer >= 3",
+    "minigrid_fully_observed": "no args",
+    "minigrid_reseed": "seeds: a list of integers",
+    "minigrid_no_death": "no_death_types: a tuple of object names (e.g. [lava]), death_cost: a number",
+    "minigrid_action_bonus": "no args",
+    "transform_reward_scale": "scale: a number",
+}
 
 
 def resolve_wrapper(name: str):
@@ -159,10 +214,14 @@ def resolve_wrapper(name: str):
     module, _, attribute = target.partition(":")
     if not attribute:
         raise ValueError(f"unknown wrapper {name!r}; valid: {', '.join(WRAPPERS)}, or 'module:Callable'")
+    from distral_repro.envs.custom import import_user_module
+
+    what = f"wrapper {name!r}" + (f" ({target})" if target != name else "")
+    imported = import_user_module(module, what)
     try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"wrapper {name!r} ({target}) cannot be imported: {error}") from None
+        return getattr(imported, attribute)
+    except AttributeError:
+        raise ValueError(f"{what} cannot be imported: module {module!r} has no {attribute!r}") from None
 
 
 def builtin_specs() -> dict[str, FamilySpec]:
@@ -216,7 +275,10 @@ def parse_family(name: str, definition: Mapping) -> FamilySpec:
         args = item.get("args") or {}
         if not isinstance(args, Mapping):
             raise ValueError(f"{where}: args of wrapper {item['name']!r} must be a mapping, got {args!r}")
-        resolve_wrapper(item["name"])
+        try:
+            resolve_wrapper(item["name"])
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         wrappers.append((item["name"], dict(args)))
     env_kwargs = definition.get("env_kwargs") or {}
     if not isinstance(env_kwargs, Mapping):
@@ -283,11 +345,24 @@ def load_family_file(path: str | Path) -> dict[str, Mapping]:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ValueError(f"cannot read env file {path}: {error.strerror}") from None
+        raise ValueError(f"cannot read env file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"env file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"env file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise ValueError(f"env file {path} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("families"), Mapping):
         raise ValueError(f"env file {path} has no 'families:' mapping (name -> definition)")
-    return dict(data["families"])
+    families = dict(data["families"])
+    for name in families:  # a file's `maze:` must not be silently replaced by the built-in maze
+        if name in BUILTIN_NAMES:
+            raise ValueError(f"env file {path}: family name {name!r} is a built-in family; choose another name")
+    return families
+
+
+def yaml_problem(error) -> str:
+    """PyYAML's error as one line with its position: 'PROBLEM at line L, column C'."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
