@@ -142,10 +142,11 @@ class Hyper:
     # may choose it in its definition (`torso:`).
     torso: str = "lstm"
     # "orthogonal" (gains sqrt(2) / 1 / 0.01 for the policy, zero biases) or "uniform" (torch's
-    # nn.Linear default, the package's before issue 29).
-    init: str = "uniform"
-    # RMSProp's square average starts at "zero" (torch) or at the "first" gradient's square.
-    rmsprop_square_start: str = "zero"
+    # nn.Linear default, the package's before issue 29). Pilot 15 (docs/learner.md).
+    init: str = "orthogonal"
+    # RMSProp's square average starts at "zero" (torch's: the first update moves every weight
+    # by about 10 lr) or at the "first" gradient's square (about lr). Pilot 15 (docs/learner.md).
+    rmsprop_square_start: str = "first"
     # Linear learning-rate warm-up over this many updates (0: none).
     lr_warmup: int = 0
     # "reward": the entropy term -(1/beta) log pi_i inside the regularised reward (eq. 1, the
@@ -255,6 +256,17 @@ def make_run_config(
         algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget, family=family,
         hyper=hyper,
     )
+
+
+#: What a run recorded before a setting existed meant (runs made before issue 29 lack these
+#: keys in summary.json; they trained with the uniform init and torch's RMSProp start).
+HYPER_BEFORE_RECORDED = {"torso": "lstm", "init": "uniform", "rmsprop_square_start": "zero", "lr_warmup": 0,
+                         "entropy_form": "reward"}
+
+
+def hyper_from_record(recorded: dict) -> Hyper:
+    """The Hyper a summary.json recorded; keys it lacks take the values they had before they existed."""
+    return Hyper(**{**HYPER_BEFORE_RECORDED, **recorded})
 
 
 #: The hyper settings that take one of a few names, and those names.

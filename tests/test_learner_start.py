@@ -146,3 +146,16 @@ def test_units_numbers_by_hand():
     values = torch.tensor([[1.0, 3.0], [2.0, 2.0]])  # [G=2, M=2]: std 1 and 0
     assert spread(values).tolist() == [1.0, 0.0]
     assert spread(torch.ones(3, 1)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_run_recorded_before_the_new_settings_verifies_as_it_trained():
+    """summary.json of older runs lacks the new keys: they mean the old init and RMSProp start."""
+    from dataclasses import asdict
+
+    from distral_repro.config import hyper_from_record
+
+    old = {k: v for k, v in asdict(Hyper()).items()
+           if k not in ("torso", "init", "rmsprop_square_start", "lr_warmup", "entropy_form")}
+    hyper = hyper_from_record(old)
+    assert (hyper.init, hyper.rmsprop_square_start, hyper.torso, hyper.entropy_form) == ("uniform", "zero", "lstm", "reward")
+    assert hyper_from_record(asdict(Hyper())) == Hyper()
