@@ -11,9 +11,9 @@ while [ $# -ge 3 ]; do
   learner=$1; task=$2; seed=$3; shift 3
   out=$here/runs/${learner}_${task}_seed${seed}
   case $task in
-    doorkey) id=MiniGrid-DoorKey-5x5-v0 ;;
-    lavagap) id=MiniGrid-LavaGapS5-v0 ;;
-    emptyrandom) id=MiniGrid-Empty-Random-5x5-v0 ;;
+    doorkey) id=MiniGrid-DoorKey-5x5-v0; steps=200000 ;;
+    lavagap) id=MiniGrid-LavaGapS5-v0; steps=150000 ;;
+    emptyrandom) id=MiniGrid-Empty-Random-5x5-v0; steps=100000 ;;
     *) echo "unknown task $task" >&2; exit 2 ;;
   esac
   case $learner in
@@ -26,7 +26,7 @@ while [ $# -ge 3 ]; do
   esac
   if [ "$learner" = sb3 ]; then
     [ -f "$out.csv" ] && continue
-    /usr/bin/time -f "%U %S" -o "$out.time" "${SB3_PYTHON:-python}" $here/sb3_a2c.py --env-id $id --seed "$seed" --out "$out.csv"
+    /usr/bin/time -f "%U %S" -o "$out.time" "${SB3_PYTHON:-python}" $here/sb3_a2c.py --env-id $id --seed "$seed" --steps $steps --out "$out.csv"
   else
     [ -f "$out/summary.json" ] && continue
     /usr/bin/time -f "%U %S" -o "$out.time" python -m distral_repro.train --algo A3C --env "$task" \
