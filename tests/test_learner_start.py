@@ -159,3 +159,18 @@ def test_a_run_recorded_before_the_new_settings_verifies_as_it_trained():
     hyper = hyper_from_record(old)
     assert (hyper.init, hyper.rmsprop_square_start, hyper.torso, hyper.entropy_form) == ("uniform", "zero", "lstm", "reward")
     assert hyper_from_record(asdict(Hyper())) == Hyper()
+
+
+def test_bench_units_measures_a_short_run_and_rejects_bad_input(tmp_path, capsys):
+    import pandas as pd
+
+    from distral_repro.bench.units import main
+
+    out = tmp_path / "units.csv"
+    assert main(["--env", "maze", "--preset", "smoke", "--at", "0", "1", "--probe-steps", "2", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table["update"].tolist() == [0, 1, 40]  # before the first update, after it, the end
+    assert table[["conv_live", "fc_live"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (table["value_std"] > 0).all() and table["return"].iloc[:2].isna().all()
+    assert main(["--env", "maze", "--hyper", "torso=gru"]) == 2
+    assert "torso must be one of lstm, feedforward" in capsys.readouterr().err
