@@ -266,8 +266,10 @@ def orthogonal_init_(net: nn.Module) -> None:
         if leaf in ORTHOGONAL_GAINS:
             for column in param:
                 nn.init.orthogonal_(column, gain=ORTHOGONAL_GAINS[leaf])
-        else:
+        elif leaf == "b" or leaf.endswith("_b"):
             param.zero_()
+        else:  # a new layer must say its gain here rather than start at zero unnoticed
+            raise ValueError(f"orthogonal_init_: no gain for parameter {name!r}; add it to ORTHOGONAL_GAINS")
 
 
 def _ungroup(x: Tensor, steps: int, k: int, m: int) -> Tensor:
