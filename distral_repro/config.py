@@ -137,6 +137,22 @@ class Hyper:
     max_grad_norm: float = 40.0
     hidden: int = 64
     conv_channels: int = 16
+    # The torso (docs/learner.md): "lstm", the paper's (conv, fc, LSTM with the previous action
+    # and reward), or "feedforward" (conv, fc) for families that need no memory; a user family
+    # may choose it in its definition (`torso:`).
+    torso: str = "lstm"
+    # "orthogonal" (gains sqrt(2) / 1 / 0.01 for the policy, zero biases) or "uniform" (torch's
+    # nn.Linear default, the package's before issue 29). Pilot 15 (docs/learner.md).
+    init: str = "orthogonal"
+    # RMSProp's square average starts at "zero" (torch's: the first update moves every weight
+    # by about 10 lr) or at the "first" gradient's square (about lr). Pilot 15 (docs/learner.md).
+    rmsprop_square_start: str = "first"
+    # Linear learning-rate warm-up over this many updates (0: none).
+    lr_warmup: int = 0
+    # "reward": the entropy term -(1/beta) log pi_i inside the regularised reward (eq. 1, the
+    # study's); "loss": +(1/beta) H(pi_i) as a bonus in the loss instead (A2C's form; alpha = 0
+    # algorithms only; a deviation from eq. 1 for families with deadly terminal states).
+    entropy_form: str = "reward"
     # At a time limit (truncation, not termination) add gamma * V(final observation) to the
     # last reward, so the n-step target bootstraps instead of treating the cut as terminal.
     bootstrap_time_limit: bool = True  # pilot 03: 0.3 reached in 40-50% fewer steps
@@ -243,9 +259,14 @@ def make_run_config(
             raise ConfigError(f"{key.replace('_', '-')} must be a positive integer, got {value!r}")
     budget = replace(budget, **overrides)
     family = None if spec is None else spec.definition()
+    # A user family's own shared settings (its `learner:`), then the command's --hyper.
+    hyper = make_hyper({**(dict(spec.learner) if spec is not None else {}), **(hyper_overrides or {})})
+    if hyper.entropy_form == "loss" and ALGORITHMS[algo].alpha != 0.0:
+        entropy_only = ", ".join(name for name, a in ALGORITHMS.items() if a.alpha == 0.0)
+        raise ConfigError(f"entropy_form=loss is defined for the entropy-only algorithms ({entropy_only}), not {algo}")
     return RunConfig(
         algo=algo, env=env, beta=beta_value, lr=lr_value, seed=seed, preset=preset, budget=budget, family=family,
-        hyper=make_hyper(hyper_overrides or {}), view=view, image_size=int(image_size),
+        hyper=hyper, view=view, image_size=int(image_size),
     )
 
 
@@ -261,15 +282,52 @@ def check_view_setting(view: str, image_size: int, builtin: bool) -> None:
         raise ConfigError(f"view {view!r} exists for the built-in families only (a user family has its own observations)")
 
 
+#: What a run recorded before a setting existed meant (runs made before issue 29 lack these
+#: keys in summary.json; they trained with the uniform init and torch's RMSProp start).
+HYPER_BEFORE_RECORDED = {"torso": "lstm", "init": "uniform", "rmsprop_square_start": "zero", "lr_warmup": 0,
+                         "entropy_form": "reward"}
+
+
+def hyper_from_record(recorded: dict) -> Hyper:
+    """The Hyper a summary.json recorded; keys it lacks take the values they had before they existed."""
+    return Hyper(**{**HYPER_BEFORE_RECORDED, **recorded})
+
+
+#: The hyper settings that take one of a few names, and those names.
+HYPER_CHOICES = {
+    "torso": ("lstm", "feedforward"),
+    "init": ("uniform", "orthogonal"),
+    "rmsprop_square_start": ("zero", "first"),
+    "entropy_form": ("reward", "loss"),
+}
+#: Integer hyper settings that may be 0.
+HYPER_NON_NEGATIVE = ("lr_warmup",)
+
+
 def make_hyper(overrides: dict[str, str | float | int]) -> Hyper:
     """The shared settings with some replaced (e.g. {"rmsprop_eps": "1e-7"}, for pilots);
-    ConfigError naming an unknown key or a value out of its range (HYPER_BELOW_ONE; integers for
-    integer settings)."""
+    ConfigError naming an unknown key, a name not among HYPER_CHOICES, or a value out of its
+    range (>= 0 for HYPER_NON_NEGATIVE, HYPER_BELOW_ONE; integers for integer settings)."""
     fields = Hyper.__dataclass_fields__
     values = {}
     for key, text in overrides.items():
         if key not in fields:
             raise ConfigError(f"unknown hyper setting {key!r}; valid: {', '.join(fields)}")
+        if key in HYPER_CHOICES:
+            name = str(text).strip()
+            if name not in HYPER_CHOICES[key]:
+                raise ConfigError(f"{key} must be one of {', '.join(HYPER_CHOICES[key])}, got {text!r}")
+            values[key] = name
+            continue
+        if key in HYPER_NON_NEGATIVE:
+            try:
+                count = int(str(text).strip())
+            except ValueError:
+                count = -1
+            if count < 0:
+                raise ConfigError(f"{key} must be an integer >= 0, got {text!r}")
+            values[key] = count
+            continue
         if isinstance(fields[key].default, bool):
             flag = str(text).strip().lower()
             if flag not in ("true", "false", "1", "0"):

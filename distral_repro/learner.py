@@ -111,9 +111,12 @@ class Learner:
         hyper = config.hyper
         self.net = DistralNet(
             self.num_tasks, obs_shape, self.num_actions, has_h=self.algo.has_h, has_f=self.algo.has_f,
-            hidden=hyper.hidden, conv_channels=hyper.conv_channels,
+            hidden=hyper.hidden, conv_channels=hyper.conv_channels, torso=hyper.torso, init=hyper.init,
         )
-        self.optimizer = RMSProp(self.net.parameters(), lr=config.lr, alpha=hyper.rmsprop_alpha, eps=hyper.rmsprop_eps)
+        self.optimizer = RMSProp(
+            self.net.parameters(), lr=config.lr, alpha=hyper.rmsprop_alpha, eps=hyper.rmsprop_eps,
+            square_start=hyper.rmsprop_square_start, warmup=hyper.lr_warmup,
+        )
         obs, _ = self.env.reset(seed=config.seed)
         n = self.num_envs
         self.obs = torch.from_numpy(obs)
@@ -252,6 +255,7 @@ class Learner:
             task_logits[:-1], batch["action"], batch["reward"], batch["done"], values[:-1], values[-1],
             gamma=hyper.gamma, alpha=self.algo.alpha, beta=self.config.beta,
             pi0_logits=None if pi0_logits is None else pi0_logits[:-1], value_cost=hyper.value_cost,
+            entropy_form=hyper.entropy_form,
         )
         if not torch.isfinite(losses.total):
             return losses

@@ -52,6 +52,12 @@ def conv_output_side(side: int, layers) -> int:
     for _, kernel, stride in layers:
         side = (side - kernel) // stride + 1
     return side
+#: The torsos a column can have: the paper's (conv, fc, LSTM fed with the previous action and
+#: reward) and a feed-forward one (conv, fc; no memory, no previous action or reward).
+TORSOS = ("lstm", "feedforward")
+#: Initialisations: torch's nn.Linear default (uniform +-1/sqrt(fan_in)), or orthogonal
+#: with the standard gains of A2C/PPO baselines (docs/learner.md).
+INITS = ("uniform", "orthogonal")
 
 
 def _uniform(*shape: int, fan_in: int, gain: float = 1.0) -> nn.Parameter:
@@ -69,10 +75,16 @@ class Columns(nn.Module):
         num_actions: A.
         hidden: H, width of the fully connected layer and the LSTM.
         conv_channels: output channels of the 3x3 convolution.
+        torso: "lstm" (the paper's) or "feedforward" (no LSTM: the policy head reads the fully
+            connected layer; :meth:`recur` passes its input through and the state is unused).
     """
 
-    def __init__(self, num_columns: int, obs_shape: tuple[int, int, int], num_actions: int, hidden: int = 64, conv_channels: int = 16):
+    def __init__(self, num_columns: int, obs_shape: tuple[int, int, int], num_actions: int, hidden: int = 64,
+                 conv_channels: int = 16, torso: str = "lstm"):
         super().__init__()
+        if torso not in TORSOS:
+            raise ValueError(f"unknown torso {torso!r}; valid: {', '.join(TORSOS)}")
+        self.recurrent = torso == "lstm"
         channels, view, view_w = obs_shape
         if view != view_w or view < KERNEL:
             raise ValueError(f"observations must be square views of side >= {KERNEL}, got {obs_shape}")
@@ -96,10 +108,11 @@ class Columns(nn.Module):
             flat = conv_channels * self.positions
             self.fc_w = _uniform(k, flat, hidden, fan_in=flat)
             self.fc_b = _uniform(k, 1, hidden, fan_in=flat)
-        lstm_in = hidden + num_actions + 1
-        self.ih_w = _uniform(k, lstm_in, 4 * hidden, fan_in=hidden)
-        self.hh_w = _uniform(k, hidden, 4 * hidden, fan_in=hidden)
-        self.lstm_b = _uniform(k, 1, 4 * hidden, fan_in=hidden)
+        if self.recurrent:
+            lstm_in = hidden + num_actions + 1
+            self.ih_w = _uniform(k, lstm_in, 4 * hidden, fan_in=hidden)
+            self.hh_w = _uniform(k, hidden, 4 * hidden, fan_in=hidden)
+            self.lstm_b = _uniform(k, 1, 4 * hidden, fan_in=hidden)
         # Small policy head: every column starts close to the uniform policy.
         self.pi_w = _uniform(k, hidden, num_actions, fan_in=hidden, gain=0.01)
         self.pi_b = nn.Parameter(torch.zeros(k, 1, num_actions))
@@ -122,25 +135,27 @@ class Columns(nn.Module):
         self.fc_w = _uniform(k, flat, PIXEL_HIDDEN, fan_in=flat)
         self.fc_b = _uniform(k, 1, PIXEL_HIDDEN, fan_in=flat)
 
-    def _pixel_features(self, obs: Tensor) -> Tensor:
-        """``[K, M, 3, S, S]`` uint8 frames -> ``[K, M, PIXEL_HIDDEN]``, one grouped conv per layer."""
+    def _pixel_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``[K, M, 3, S, S]`` uint8 frames -> (last conv ``[K, M, 32*s*s]``, fc ``[K, M, PIXEL_HIDDEN]``),
+        one grouped conv per layer."""
         k, m = obs.shape[:2]
         x = obs.transpose(0, 1).reshape(m, -1, *obs.shape[-2:]).float() / 255.0  # [M, K*C, S, S]
         for i, (out_channels, kernel, stride) in enumerate(self.conv_layers, start=1):
             w, b = getattr(self, f"conv{i}_w"), getattr(self, f"conv{i}_b")
             x = torch.relu(F.conv2d(x, w.reshape(k * out_channels, *w.shape[2:]), b.reshape(-1), stride=stride, groups=k))
         x = x.reshape(m, k, -1).transpose(0, 1)  # [K, M, 32 * s * s]
-        return torch.relu(torch.baddbmm(self.fc_b, x, self.fc_w))
+        return x, torch.relu(torch.baddbmm(self.fc_b, x, self.fc_w))
 
-    def _window_features(self, obs: Tensor) -> Tensor:
-        """``[K, M, C, V, V]`` one-hot windows -> ``[K, M, H]`` (3x3 conv as an im2col matmul, fc)."""
+    def _window_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``[K, M, C, V, V]`` one-hot windows -> (conv ``[K, M, P*ch]``, fc ``[K, M, H]``) (3x3 conv as an
+        im2col matmul, fc)."""
         k, m = obs.shape[:2]
         # Cast before gathering: index_select on float is ~5x faster than on uint8 (same values).
         x = obs.reshape(k * m, -1).float()
         patches = x.index_select(1, self.patch_index).reshape(k, m * self.positions, -1)  # [K, M*P, C*9]
         conv = torch.relu(torch.baddbmm(self.conv_b, patches, self.conv_w))  # [K, M*P, ch]
         conv = conv.reshape(k, m, -1)
-        return torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
+        return conv, torch.relu(torch.baddbmm(self.fc_b, conv, self.fc_w))  # [K, M, H]
 
     def initial_state(self, rows_per_column: int) -> tuple[Tensor, Tensor]:
         """Zero LSTM state ``(h, c)``, each ``[K, M, H]``."""
@@ -156,15 +171,31 @@ class Columns(nn.Module):
             prev_reward: ``[K, M]`` float previous rewards.
 
         Returns:
-            ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`.
+            ``[K, M, 4H]`` LSTM input projections (x W_ih + b), ready for :meth:`recur`
+            (feed-forward torso: ``[K, M, H]``, the fully connected layer's output).
         """
-        features = self._pixel_features(obs) if self.pixels else self._window_features(obs)
+        _, features = self.torso(obs)
+        if not self.recurrent:
+            return features
         action = F.one_hot(prev_action, self.num_actions).to(features.dtype)
         lstm_in = torch.cat([features, action, prev_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
         return torch.baddbmm(self.lstm_b, lstm_in, self.ih_w)
 
+    def torso(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Convolution and fully connected layer: ``[K, M, C, V, V]`` -> (``[K, M, P*ch]``, ``[K, M, H]``).
+
+        Both after their ReLU (``bench units`` counts the units that fire).
+        """
+        return self._pixel_features(obs) if self.pixels else self._window_features(obs)
+
     def recur(self, gates_in: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """One LSTM step. ``gates_in``: ``[K, M, 4H]``; state ``(h, c)`` ``[K, M, H]``. Returns ``(h, (h, c))``."""
+        """One LSTM step. ``gates_in``: ``[K, M, 4H]``; state ``(h, c)`` ``[K, M, H]``. Returns ``(h, (h, c))``.
+
+        Feed-forward torso: ``gates_in`` is the torso's output ``[K, M, H]``, returned as it is
+        (the state passes through unchanged).
+        """
+        if not self.recurrent:
+            return gates_in, state
         h, c = state
         gates = gates_in + torch.bmm(h, self.hh_w)
         i, f, g, o = gates.chunk(4, dim=-1)
@@ -194,7 +225,8 @@ class DistralNet(nn.Module):
 
     Args:
         num_tasks: tasks of the family (N environments are task-major, N = num_tasks * W).
-        obs_shape, num_actions, hidden, conv_channels: as :class:`Columns`.
+        obs_shape, num_actions, hidden, conv_channels, torso: as :class:`Columns`.
+        init: "uniform" (the constructors' U(+-1/sqrt(fan_in))) or "orthogonal" (:func:`orthogonal_init_`).
         has_h: build the shared column h (pi_0 = softmax(h)).
         has_f: build the per-task columns f_i.
 
@@ -202,15 +234,20 @@ class DistralNet(nn.Module):
     (A3C_multitask). The task-policy logits are formed by the learner from ``h`` and ``f``.
     """
 
-    def __init__(self, num_tasks: int, obs_shape, num_actions: int, has_h: bool, has_f: bool, hidden: int = 64, conv_channels: int = 16):
+    def __init__(self, num_tasks: int, obs_shape, num_actions: int, has_h: bool, has_f: bool, hidden: int = 64,
+                 conv_channels: int = 16, torso: str = "lstm", init: str = "uniform"):
         super().__init__()
         if not (has_h or has_f):
             raise ValueError("a network needs at least one column")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
         self.num_tasks = num_tasks
-        self.h = Columns(1, obs_shape, num_actions, hidden, conv_channels) if has_h else None
-        self.f = Columns(num_tasks, obs_shape, num_actions, hidden, conv_channels) if has_f else None
+        self.h = Columns(1, obs_shape, num_actions, hidden, conv_channels, torso) if has_h else None
+        self.f = Columns(num_tasks, obs_shape, num_actions, hidden, conv_channels, torso) if has_f else None
         width = (self.f or self.h).hidden  # the pixel torso sets its own width
         self.value = TaskValueHeads(num_tasks, width)
+        if init == "orthogonal":
+            orthogonal_init_(self)
 
     def columns(self) -> dict[str, Columns]:
         return {name: col for name, col in (("h", self.h), ("f", self.f)) if col is not None}
@@ -282,6 +319,29 @@ class DistralNet(nn.Module):
         values = self.value(by_task.reshape(self.num_tasks, steps * workers, -1))  # [tasks, T*W]
         values = values.reshape(self.num_tasks, steps, workers).transpose(0, 1).reshape(steps, n)
         return logits, values, new_state
+
+
+#: Gains of the orthogonal initialisation, the standard ones of A2C/PPO baselines (SB3's
+#: ActorCriticPolicy, CleanRL's layer_init): sqrt(2) before a ReLU, 1 into the LSTM and the
+#: value, 0.01 for the policy (every column starts close to the uniform policy).
+ORTHOGONAL_GAINS = {"conv_w": math.sqrt(2.0), "conv1_w": math.sqrt(2.0), "conv2_w": math.sqrt(2.0), "fc_w": math.sqrt(2.0), "ih_w": 1.0, "hh_w": 1.0, "pi_w": 0.01, "w": 1.0}
+
+
+@torch.no_grad()
+def orthogonal_init_(net: nn.Module) -> None:
+    """Re-initialise `net` in place: every weight ``[K, in, out]`` orthogonal per column with
+    :data:`ORTHOGONAL_GAINS` (torch.nn.init.orthogonal_ on each ``[in, out]`` slice), every
+    bias zero. Why: with the uniform default the recurrent column's value varied across
+    observations ~90x less than with orthogonal weights (issue 29, docs/learner.md)."""
+    for name, param in net.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ORTHOGONAL_GAINS:
+            for column in param:
+                nn.init.orthogonal_(column, gain=ORTHOGONAL_GAINS[leaf])
+        elif leaf == "b" or leaf.endswith("_b"):
+            param.zero_()
+        else:  # a new layer must say its gain here rather than start at zero unnoticed
+            raise ValueError(f"orthogonal_init_: no gain for parameter {name!r}; add it to ORTHOGONAL_GAINS")
 
 
 def _ungroup(x: Tensor, steps: int, k: int, m: int) -> Tensor:

@@ -229,6 +229,10 @@ def distill_loss(task_logits: Tensor, pi0_logits: Tensor, alpha: float, beta: fl
     return c_kl * cross_entropy.mean()
 
 
+#: Where the entropy regulariser enters (``actor_critic_loss``): eq. 1's reward, or a loss bonus.
+ENTROPY_FORMS = ("reward", "loss")
+
+
 class ActorCriticLosses(NamedTuple):
     """Result of :func:`actor_critic_loss`: ``total`` is differentiable, the rest are detached scalars."""
 
@@ -253,6 +257,7 @@ def actor_critic_loss(
     beta: float,
     pi0_logits: Tensor | None = None,
     value_cost: float = 1.0,
+    entropy_form: str = "reward",
 ) -> ActorCriticLosses:
     """Eq. 9 + eq. 10 for one unroll: ``total = pg + value_cost * value + distill``.
 
@@ -269,6 +274,9 @@ def actor_critic_loss(
             it may be None (no KL term, no distillation).
         value_cost: weight of :func:`value_loss` in the total (1.0: the 0.5 of the
             squared error is already inside value_loss).
+        entropy_form: "reward" (eq. 1: -(1/beta) log pi_i in the regularised reward) or
+            "loss" (a deviation, alpha = 0 only: the reward stays R and the total gains
+            ``- (1/beta) mean H(pi_i)``, A2C's entropy bonus; see :func:`entropy_bonus_loss`).
 
     Returns:
         :class:`ActorCriticLosses`. The entropy regularisation lives in the regularised
@@ -277,12 +285,19 @@ def actor_critic_loss(
     """
     if alpha > 0.0 and pi0_logits is None:
         raise ValueError(f"pi0_logits is required when alpha > 0 (got alpha={alpha})")
+    if entropy_form not in ENTROPY_FORMS:
+        raise ValueError(f"entropy_form must be one of {', '.join(ENTROPY_FORMS)}, got {entropy_form!r}")
+    if entropy_form == "loss" and alpha != 0.0:
+        raise ValueError(f"the loss-bonus entropy is defined for alpha = 0 only, got alpha={alpha}")
     log_pi_a = action_log_probs(task_logits, actions)
     if pi0_logits is None:
         log_pi0_a = torch.zeros_like(log_pi_a)
     else:
         log_pi0_a = action_log_probs(pi0_logits, actions)
-    reward_reg = regularised_reward(rewards, log_pi0_a, log_pi_a, alpha, beta)
+    if entropy_form == "reward":
+        reward_reg = regularised_reward(rewards, log_pi0_a, log_pi_a, alpha, beta)
+    else:
+        reward_reg = rewards.detach()
     returns = n_step_returns(reward_reg, dones, bootstrap_value, gamma)
     policy = policy_gradient_loss(log_pi_a, returns - values)
     value = value_loss(values, returns)
@@ -293,6 +308,8 @@ def actor_critic_loss(
         distill = distill_loss(task_logits, pi0_logits, alpha, beta)
         kl = kl_divergence(task_logits.detach(), pi0_logits.detach()).mean()
     total = policy + value_cost * value + distill
+    if entropy_form == "loss":
+        total = total + entropy_bonus_loss(task_logits, beta)
     return ActorCriticLosses(
         total=total,
         policy=policy.detach(),
@@ -301,6 +318,17 @@ def actor_critic_loss(
         entropy=entropy(task_logits.detach()).mean(),
         kl=kl,
     )
+
+
+def entropy_bonus_loss(logits: Tensor, beta: float) -> Tensor:
+    """The entropy as a loss bonus (A2C's form, not eq. 1): ``-(1/beta) * mean H(softmax(logits))``.
+
+    Unlike eq. 1's -(1/beta) log pi_i in the reward, it adds nothing to the return of staying
+    alive, so it does not pay an agent to avoid a terminal state (docs/learner.md).
+    """
+    if not (beta > 0.0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    return -entropy(logits).mean() / beta
 
 
 def _check_alpha(alpha: float) -> None:

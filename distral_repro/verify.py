@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from distral_repro import numerics
-from distral_repro.config import Budget, Hyper, RunConfig
+from distral_repro.config import Budget, RunConfig, hyper_from_record
 
 COMPARED = ("progress.csv", "pi0_eval.csv")
 
@@ -36,7 +36,8 @@ def config_from_summary(summary: dict) -> RunConfig:
     c = summary["config"]
     return RunConfig(
         algo=c["algo"], env=c["env"], beta=c["beta"], lr=c["lr"], seed=c["seed"], preset=c["preset"],
-        budget=Budget(**c["budget"]), hyper=Hyper(**c["hyper"]), family=c.get("family"),
+        budget=Budget(**c["budget"]), hyper=hyper_from_record(c["hyper"]), family=c.get("family"),
+        view=c.get("view", "window"), image_size=c.get("image_size", 32),
     )
 
 

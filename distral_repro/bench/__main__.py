@@ -1,4 +1,4 @@
-"""`python -m distral_repro.bench envs|train|jobs|learning|scheduler`: speed, memory and learning per core-second."""
+"""`python -m distral_repro.bench envs|train|jobs|learning|scheduler|units`: speed, memory, learning per core-second, live units."""
 
 import importlib
 import sys
@@ -9,6 +9,7 @@ BENCHMARKS = {
     "jobs": "distral_repro.bench.jobs",
     "learning": "distral_repro.bench.learning",
     "scheduler": "distral_repro.bench.scheduler",
+    "units": "distral_repro.bench.units",
 }
 
 

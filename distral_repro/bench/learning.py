@@ -14,7 +14,9 @@ reaches 0.3 and the core-seconds to it (the job's core-seconds pro rata to that 
 
 - `after`: the package's defaults;
 - `before`: the settings before calibration (RMSProp eps 1e-5, a time limit treated as
-  terminal, navigation on 15x15 maps).
+  terminal, navigation on 15x15 maps);
+- `uniform_start`: the defaults with the torso's start before issue 29 (uniform init, RMSProp's
+  square average starting at zero; docs/learner.md).
 
 Writes OUT_DIR/runs/..., OUT_DIR/references_{setting}.csv and OUT_DIR/learning.csv; prints
 the table. Runs already complete in OUT_DIR are kept (rerun the command to finish a cut one).
@@ -37,6 +39,7 @@ SETTINGS = {
         "hyper": ["rmsprop_eps=1e-5", "bootstrap_time_limit=false"],
         "env": ["navigation.size=15"],
     },
+    "uniform_start": {"hyper": ["init=uniform", "rmsprop_square_start=zero"], "env": []},
 }
 #: The confirmation stage's budgets (config/config.yaml), env steps per task.
 STEPS = {"maze": 128_000, "navigation": 320_000, "lasertag": 64_000}

@@ -12,6 +12,7 @@ file given to `python -m distral_repro.train --env-file`):
         budget: {steps_per_task: 60000, workers: 16, unroll: 20}
         preset_budgets: {smoke: {steps_per_task: 2000, workers: 4}}   # optional, per preset
         reference_return: 0.9               # optional upper reference: a number or one per task
+        learner: {torso: feedforward}       # optional: the family's shared settings (config.Hyper)
 
 `family_specs(definitions)` parses and validates them (one-line ValueError) and returns
 the built-in specs plus the user's, by name; `FamilySpec.make` builds the batched env of
@@ -45,7 +46,8 @@ WRAPPERS: dict[str, str] = {
 }
 
 BUDGET_KEYS = ("steps_per_task", "workers", "unroll", "log_points", "pi0_evals", "pi0_eval_workers")
-DEFINITION_KEYS = ("env_ids", "wrappers", "env_kwargs", "episode_cap", "budget", "preset_budgets", "reference_return")
+DEFINITION_KEYS = ("env_ids", "wrappers", "env_kwargs", "episode_cap", "budget", "preset_budgets", "reference_return",
+                   "learner")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 BUILTIN_NAMES = ("maze", "navigation", "lasertag", "gridworld")
 
@@ -80,6 +82,8 @@ class FamilySpec:
             (None: not given, the analysis uses the best return observed), a float for
             every task, or a tuple of one float per task. The built-ins use their
             scripted policy instead.
+        learner: the family's own values of the shared settings (`config.Hyper` fields, e.g.
+            ``{"torso": "feedforward"}``); the training command's ``--hyper`` overrides them.
     """
 
     name: str
@@ -92,6 +96,7 @@ class FamilySpec:
     budget: Mapping[str, int] | None = None
     preset_budgets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     reference_return: float | tuple[float, ...] | None = None
+    learner: Mapping[str, Any] = field(default_factory=dict)
 
     def reference_returns(self) -> tuple[float, ...] | None:
         """The upper reference return of every task, or None if the definition gives none."""
@@ -120,6 +125,8 @@ class FamilySpec:
             "preset_budgets": {k: dict(v) for k, v in self.preset_budgets.items()},
             "reference_return": list(self.reference_return) if isinstance(self.reference_return, tuple) else self.reference_return,
         }
+        if self.learner:  # only when given, so that older definitions record the same data
+            out["learner"] = dict(self.learner)
         return out
 
     def make(self, num_workers: int, seed: int | None = 0, preset: str | None = None, **overrides) -> VectorEnv:
@@ -307,9 +314,19 @@ def parse_family(name: str, definition: Mapping) -> FamilySpec:
             reference = tuple(float(v) for v in reference)
         else:
             reference = float(reference)
+    learner = definition.get("learner") or {}
+    if not isinstance(learner, Mapping):
+        raise ValueError(f"{where}: learner must be a mapping of shared settings, e.g. {{torso: feedforward}}, got {learner!r}")
+    from distral_repro.config import ConfigError, make_hyper
+
+    try:
+        make_hyper(learner)
+    except ConfigError as error:
+        raise ValueError(f"{where}: learner: {error}") from None
     return FamilySpec(
         name=name, num_tasks=len(ids), env_ids=tuple(ids), wrappers=tuple(wrappers), env_kwargs=dict(env_kwargs),
         episode_cap=cap, budget=budget, preset_budgets=preset_budgets, reference_return=reference,
+        learner=dict(learner),
     )
 
 
