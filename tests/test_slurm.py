@@ -382,7 +382,7 @@ def test_a_job_longer_than_its_time_limit_completes_in_chunks_with_the_files_of_
         check=True, env={**slurm.env(), "PYTHONPATH": str(REPO)})
     chunked = wf / CHUNKED_RUN
     assert sorted(p.name for p in chunked.iterdir()) == sorted(p.name for p in uncut.iterdir()) == [
-        "pi0_eval.csv", "progress.csv", "summary.json"]
+        "pi0_eval.csv", "progress.csv", "provenance.json", "summary.json"]
     for name in ("progress.csv", "pi0_eval.csv"):
         assert (chunked / name).read_bytes() == (uncut / name).read_bytes(), name
     a, b = (json.loads((d / "summary.json").read_text()) for d in (chunked, uncut))
