@@ -29,6 +29,9 @@ from distral_repro.networks import DistralNet
 from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
+#: pi0_eval.csv: pi_0 alone (episode_return) and the task policies (task_policy_return) on the
+#: same evaluation episodes, per task, at each evaluation step.
+PI0_EVAL_COLUMNS = ("step", "task", "episode_return", "task_policy_return")
 LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 #: A finite loss this large also ends the run as diverged. No built-in family pays more than
 #: about 11 (raw reward) per step, so with gamma = 0.99 and beta >= 1 (the regulariser adds at
@@ -308,10 +311,23 @@ class Learner:
     # ------------------------------------------------------------------ pi_0 acting alone
 
     def _evaluate_pi0(self) -> None:
-        """Run pi_0 = softmax(h) alone for one episode per evaluation worker, on every task."""
-        budget = self.config.budget
+        """Run pi_0 = softmax(h) alone, then the task policies, for one episode per evaluation
+        worker on every task: the same episodes (same env seed, so the same maps, starts and
+        apples; same action-sampling seed), so that the two returns are measured alike (C6)."""
         index = self.pi0_eval_updates.index(self.update)
         seed = 1_000_003 * (index + 1) + self.config.seed  # fresh episodes, same on resume
+        pi0, task_ids = self._evaluation_returns(seed, self._h_step, lambda n: {"h": self.net.h.initial_state(n)})
+        task, _ = self._evaluation_returns(seed, self._task_step, self.net.initial_state)
+        for t in range(self.num_tasks):
+            rows = task_ids == t
+            self.pi0_progress.append({"step": self.steps_per_task, "task": t, "episode_return": float(pi0[rows].mean()),
+                                      "task_policy_return": float(task[rows].mean())})
+
+    def _evaluation_returns(self, seed: int, step, initial_state) -> tuple[np.ndarray, np.ndarray]:
+        """The first episode's return of every evaluation env under ``step`` (a one-step policy:
+        inputs, state -> logits, state; ``initial_state(num_envs)`` its zero state), on a fresh
+        env seeded with ``seed``; and the envs' tasks."""
+        budget = self.config.budget
         env = self.family.make(budget.pi0_eval_workers, seed=seed, preset=self.config.preset, **self.config.env_settings)
         generator = torch.Generator().manual_seed(seed)
         obs, _ = env.reset(seed=seed)
@@ -320,11 +336,11 @@ class Learner:
         prev_action = torch.zeros(n, dtype=torch.int64)
         prev_reward = torch.zeros(n)
         starts = torch.ones(n, dtype=torch.bool)
-        state = {"h": self.net.h.initial_state(n)}
+        state = initial_state(n)
         returns = np.full(n, np.nan)
         with torch.no_grad():
             while np.isnan(returns).any():
-                logits, state = self._h_step(obs, prev_action, prev_reward, starts, state)
+                logits, state = step(obs, prev_action, prev_reward, starts, state)
                 action = sample_actions(logits, generator)
                 obs_np, reward, terminated, truncated, info = env.step(action.numpy())
                 mask = info.get("_episode_return")
@@ -337,11 +353,13 @@ class Learner:
                 prev_action = torch.where(ended, 0, action)
                 prev_reward = torch.where(ended, 0.0, reward_t)
                 starts = ended
-        task_ids = np.asarray(env.task_ids)
-        for task in range(self.num_tasks):
-            self.pi0_progress.append(
-                {"step": self.steps_per_task, "task": task, "episode_return": float(returns[task_ids == task].mean())}
-            )
+        return returns, np.asarray(env.task_ids)
+
+    def _task_step(self, obs, prev_action, prev_reward, starts, state):
+        """One step of the task policies pi_i (every column the algorithm has, as when training)."""
+        logits, _, new = self.net.unroll(obs[None], prev_action[None], prev_reward[None], starts[None], state)
+        task_logits, _ = task_policy_logits(self.algo, logits)
+        return task_logits[0], {**state, **new}
 
     def _h_step(self, obs, prev_action, prev_reward, starts, state):
         """One step of the h column alone: ``[N]``-row inputs -> logits ``[N, A]`` and the new state."""

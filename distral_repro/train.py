@@ -45,7 +45,7 @@ from distral_repro import __version__, numerics
 from distral_repro.cli import OneLineParser, UsageError
 from distral_repro.config import ALGORITHMS, ENVIRONMENTS, ConfigError, RunConfig, make_run_config
 from distral_repro.envs import PRESET_NAMES
-from distral_repro.learner import PROGRESS_COLUMNS, Learner
+from distral_repro.learner import PI0_EVAL_COLUMNS, PROGRESS_COLUMNS, Learner
 from distral_repro.runio import atomic_write_bytes, atomic_write_json, atomic_write_rows, git_commit
 
 RUN_FILES = ("progress.csv", "summary.json", "pi0_eval.csv", "provenance.json", "checkpoint.pt")
@@ -225,7 +225,7 @@ class RunWriter:
     def progress(self, learner: Learner) -> None:
         atomic_write_rows(self.out / "progress.csv", learner.progress, list(PROGRESS_COLUMNS))
         if learner.evaluate_pi0:
-            atomic_write_rows(self.out / "pi0_eval.csv", learner.pi0_progress, ["step", "task", "episode_return"])
+            atomic_write_rows(self.out / "pi0_eval.csv", learner.pi0_progress, list(PI0_EVAL_COLUMNS))
 
     def checkpoint(self, learner: Learner) -> None:
         buffer = io.BytesIO()

@@ -59,8 +59,10 @@ def write_references(path: Path, **kwargs) -> Path:
 
 
 def write_run(root: Path, env: str, algo: str, beta: float, lr: float, seed: int, curves,
-              status: str = "ok", pi0_curves=None) -> Path:
-    """Write a run dir per the contract; curves: (num_tasks, 10) returns at STEPS."""
+              status: str = "ok", pi0_curves=None, task_eval_curves=None) -> Path:
+    """Write a run dir per the contract; curves: (num_tasks, 10) returns at STEPS; pi0_curves and
+    task_eval_curves: pi_0's and the task policies' returns on pi_0's evaluation episodes (without
+    task_eval_curves, pi0_eval.csv is written as runs made before the matched evaluation were)."""
     curves = np.asarray(curves, dtype=float)
     run_dir = root / "runs" / env / algo / f"beta{beta:g}_lr{lr:g}_seed{seed}"
     run_dir.mkdir(parents=True)
@@ -84,10 +86,13 @@ def write_run(root: Path, env: str, algo: str, beta: float, lr: float, seed: int
     }
     if pi0_curves is not None:
         pi0_curves = np.asarray(pi0_curves, dtype=float)
-        pd.DataFrame(
-            [{"step": int(s), "task": t, "episode_return": pi0_curves[t, i]}
-             for i, s in enumerate(STEPS) for t in range(len(pi0_curves))]
-        ).to_csv(run_dir / "pi0_eval.csv", index=False)
+        rows = [{"step": int(s), "task": t, "episode_return": pi0_curves[t, i]}
+                for i, s in enumerate(STEPS) for t in range(len(pi0_curves))]
+        if task_eval_curves is not None:
+            matched = np.asarray(task_eval_curves, dtype=float)
+            for row in rows:
+                row["task_policy_return"] = matched[row["task"], list(STEPS).index(row["step"])]
+        pd.DataFrame(rows).to_csv(run_dir / "pi0_eval.csv", index=False)
         summary["pi0_final_return"] = {str(t): float(c[-1]) for t, c in enumerate(pi0_curves)}
     (run_dir / "summary.json").write_text(json.dumps(summary))
     return run_dir
@@ -358,16 +363,28 @@ def test_c3_entropy_trade_off(tmp_path):
 
 def test_c6_pi0_share(tmp_path):
     dirs = []
-    for s in range(4):  # start level 0; task policies reach ~10; pi_0 reaches 8 (supported) or 2 (contradicted)
-        task = ramp(10.0 + 0.1 * s + 0.3 * (s % 2))
-        dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_2col", 1e3, 2e-4, s, task, pi0_curves=0.8 * task))
-    assert claim_of(study_of(dirs), "C6").verdict == SUPPORTED
+    for s in range(4):  # training episodes reach ~10, but on the evaluation episodes the task policies reach ~5:
+        task = ramp(10.0 + 0.1 * s + 0.3 * (s % 2))  # pi_0 at 0.8 of the latter (0.4 of the former)
+        dirs.append(write_run(tmp_path / "good", "maze", "KL+ent_2col", 1e3, 2e-4, s, task,
+                              pi0_curves=0.4 * task, task_eval_curves=0.5 * task))
+    claim = claim_of(study_of(dirs), "C6")
+    assert claim.verdict == SUPPORTED  # judged on the same episodes: 0.8 > 0.5 (the training curves would say 0.4)
+    assert "on the same evaluation episodes at step 1000 (4 runs" in claim.tests[0].comparisons[0].numbers
     bad = [write_run(tmp_path / "bad", "maze", "KL+ent_2col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s + 0.3 * (s % 2)),
-                     pi0_curves=0.2 * ramp(10.0 + 0.1 * s + 0.3 * (s % 2))) for s in range(4)]
+                     pi0_curves=0.2 * ramp(10.0 + 0.1 * s + 0.3 * (s % 2)),
+                     task_eval_curves=ramp(10.0 + 0.1 * s + 0.3 * (s % 2))) for s in range(4)]
     claim = claim_of(study_of(bad), "C6")
     assert claim.verdict == CONTRADICTED and "0.5 x its task policies" in claim.tests[0].comparisons[0].description
-    # pi_0 and the task policies at the same step (the last), on the same runs: ratio 0.2 on the raw returns
-    assert "at step 1000 (4 runs" in claim.tests[0].comparisons[0].numbers
+
+
+def test_c6_not_resolved_on_runs_without_matched_evaluation(tmp_path):
+    """Runs made before the task policies were evaluated on pi_0's episodes: their training
+    returns are not comparable with pi_0's evaluation returns, so C6 is not resolved, with why."""
+    dirs = [write_run(tmp_path, "maze", "KL+ent_2col", 1e3, 2e-4, s, ramp(10.0 + 0.1 * s), pi0_curves=0.8 * ramp(10.0))
+            for s in range(4)]
+    claim = claim_of(study_of(dirs), "C6")
+    assert claim.verdict == NOT_RESOLVED
+    assert "predate the matched evaluation" in claim.tests[0].reason
 
 
 def test_c1_states_probabilities_of_improvement(tmp_path):

@@ -117,6 +117,21 @@ def test_run_reaches_its_budget_and_logs_every_task():
     assert learner.pi0_final_by_task() is not None
 
 
+def test_pi0_evaluation_runs_the_task_policies_on_the_same_episodes():
+    """C6's matched evaluation. Limiting case: A3C_multitask's task policy *is* its pi_0 (the
+    shared column h), so on the same episodes (same env seed, same sampling seed) both returns
+    are equal, row for row. For a two-column Distral they differ (pi_0 alone is another policy)."""
+    for algo, same in (("A3C_multitask", True), ("KL+ent_2col", False)):
+        learner = _learner(algo, steps_per_task=400, workers=2, unroll=5)
+        while not learner.done:
+            learner.train_update()
+        rows = learner.pi0_progress
+        assert rows and all(set(r) == {"step", "task", "episode_return", "task_policy_return"} for r in rows)
+        assert {r["task"] for r in rows} == set(range(8))
+        equal = [r["episode_return"] == r["task_policy_return"] for r in rows]
+        assert all(equal) if same else not all(equal), algo
+
+
 def test_same_seed_same_run():
     a, b = _learner("KL_2col"), _learner("KL_2col")
     for learner in (a, b):

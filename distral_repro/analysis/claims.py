@@ -30,7 +30,7 @@ from scipy import stats as sps
 
 from distral_repro.analysis import calibration, horizons, stats
 from distral_repro.analysis.preregistration import SCORES, Preregistration, PrimaryTest
-from distral_repro.analysis.runs import EARLY_FRACTION, GridworldRun
+from distral_repro.analysis.runs import EARLY_FRACTION, PI0_TASK_COLUMN, GridworldRun
 from distral_repro.analysis.stats import NOT_RESOLVED
 from distral_repro.analysis.tables import FAILURE_FRACTION, METRICS, Estimate, Study, markdown_table
 
@@ -250,23 +250,25 @@ def _spread(stages: Stages, test: PrimaryTest, env: str, x: str, y: str):
     return Comparison(desc, p_for, p_against, numbers), (vx, vy)
 
 
-def pi0_and_task_scores(study: Study, env: str, algo: str) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(n,) run scores of pi_0 acting alone at its last evaluation step and of the task policies
-    at that same step (their training-episode returns, interpolated), normalised; and the step.
-    None without pi_0 evaluations."""
+def pi0_and_task_scores(study: Study, env: str, algo: str) -> tuple[np.ndarray, np.ndarray, float] | str:
+    """(n,) run scores of pi_0 acting alone and of the task policies on the same evaluation
+    episodes at pi_0's last evaluation step (pi0_eval.csv's episode_return and
+    task_policy_return), normalised and averaged over tasks; and the step. A string says why
+    there is nothing to compare (no pi_0 evaluations, or runs made before the task policies
+    were evaluated on pi_0's episodes: their training-episode returns are not comparable)."""
     res = study.results.get((env, algo))
     if res is None or not res.best_runs or any(r.pi0_progress is None or r.pi0_progress.empty for r in res.best_runs):
-        return None
+        return f"{env}: {algo} has no pi_0 evaluations"
+    if any(PI0_TASK_COLUMN not in r.pi0_progress.columns for r in res.best_runs):
+        return (f"{env}: {algo}'s runs predate the matched evaluation (pi0_eval.csv has no {PI0_TASK_COLUMN}): "
+                "pi_0's evaluation episodes and the task policies' training episodes are not comparable")
     refs = study.refs[env]
     pi0, task, step = [], [], float("nan")
     for run in res.best_runs:
         last = run.pi0_progress["step"].max()
-        at = run.pi0_progress[run.pi0_progress["step"] == last].groupby("task")["episode_return"].mean()
-        curve = run.progress.dropna(subset=["episode_return"])
-        own = [np.interp(last, *curve.loc[curve["task"] == t, ["step", "episode_return"]].to_numpy(float).T)
-               for t in run.tasks]
-        pi0.append(float(np.mean(refs.normalise(at.reindex(run.tasks).to_numpy(float)))))
-        task.append(float(np.mean(refs.normalise(np.array(own)))))
+        at = run.pi0_progress[run.pi0_progress["step"] == last].set_index("task").reindex(run.tasks)
+        pi0.append(float(np.mean(refs.normalise(at["episode_return"].to_numpy(float)))))
+        task.append(float(np.mean(refs.normalise(at[PI0_TASK_COLUMN].to_numpy(float)))))
         step = float(last)
     return np.array(pi0), np.array(task), step
 
@@ -277,14 +279,15 @@ def _pi0(stages: Stages, test: PrimaryTest, env: str, algo: str):
     if study is None or env not in study.envs or (env, algo) not in study.results:
         return Comparison(desc, missing=f"{env}: no runs of {algo}"), None
     scores = pi0_and_task_scores(study, env, algo)
-    if scores is None:
-        return Comparison(desc, missing=f"{env}: {algo} has no pi_0 evaluations"), None
+    if isinstance(scores, str):
+        return Comparison(desc, missing=scores), None
     pi0, task, step = scores
     if pi0.size < 2:
         return Comparison(desc, missing=f"{env} {algo}: {ONE_SEED}"), None
     d = pi0 - test.share * task
     p_for, p_against = (float(p) for p in stats.one_sample_one_sided(d))
-    numbers = (f"pi_0 {pi0.mean():.3g} vs task policies {task.mean():.3g} at step {step:.0f} ({pi0.size} runs, "
+    numbers = (f"pi_0 {pi0.mean():.3g} vs task policies {task.mean():.3g} on the same evaluation episodes at step "
+               f"{step:.0f} ({pi0.size} runs, "
                f"{study.stage}); ratio {_fmt(stats.ratio_of_means_ci(pi0, task))}; pi_0 - {test.share:g} x task "
                f"policies {_fmt(stats.mean_ci(d))}; P(run's pi_0 > {test.share:g} x its task policies) "
                f"{float(np.mean(d > 0) + 0.5 * np.mean(d == 0)):.3g}; one-sided p {p_for:.3g} for, "
@@ -634,9 +637,10 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "diverged runs, then the highest mean score over the last quarter of the grid's curve (over seeds and "
         "tasks): the rule that chose the confirmation settings; the tests use its non-diverged runs. "
         f"A run *failed* if it diverged or its mean final score stayed below {FAILURE_FRACTION:g} x the best run's "
-        "of its environment; where all runs are pooled a diverged run scores 0. pi_0 (C6): its evaluation "
-        "episodes at its last evaluation step against the task policies' training episodes at that step "
-        "(progress.csv; the task policies have no evaluation episodes of their own), paired run by run.",
+        "of its environment; where all runs are pooled a diverged run scores 0. pi_0 (C6): pi_0 acting alone "
+        "against the task policies on the same evaluation episodes (same env and sampling seeds) at the last "
+        "evaluation point (pi0_eval.csv), paired run by run; runs without the task policies' column are not "
+        "compared.",
         "",
         "Stages: *grid* = every beta x lr x seed at the preset's budget; *confirmation* = each algorithm at its "
         "best grid setting, rerun on fresh seeds with a longer budget (README, \"Two stages\"); *late* = an "

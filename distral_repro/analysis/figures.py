@@ -204,9 +204,14 @@ def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
         res = study.results[(env, algo)]
         plot_curve(curves_ax, res.curve, algo, colour(algo))
         plot_curve(curves_ax, res.pi0_curve, f"{algo} π0", colour(algo), linestyle="--")
+        if res.pi0_task_curve is not None:
+            plot_curve(curves_ax, res.pi0_task_curve, f"{algo} task policies, π0's episodes", colour(algo), linestyle=":")
     curves_ax.set_xlabel("environment steps per task")
     curves_ax.set_ylabel(SCORE_LABEL)
-    curves_ax.set_title(f"{env}: task policies (solid) and π0 alone (dashed)")
+    matched = any(study.results[(env, a)].pi0_task_curve is not None for a in algos)
+    curves_ax.set_title(f"{env}: task policies (solid: training episodes"
+                        + ("; dotted: π0's evaluation episodes" if matched else "") + ") and π0 alone (dashed)",
+                        fontsize=8)
 
     x = np.arange(len(algos))
     for offset, which, marker in ((-0.15, "final", "o"), (0.15, "pi0_final", "s")):

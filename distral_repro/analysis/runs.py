@@ -18,6 +18,8 @@ import pandas as pd
 STATUSES = ("ok", "diverged")
 PROGRESS_COLUMNS = ("step", "task", "episode_return")
 PI0_COLUMNS = ("step", "task", "episode_return")
+#: The task policies' return on pi_0's evaluation episodes (runs made before it lack the column).
+PI0_TASK_COLUMN = "task_policy_return"
 GRIDWORLD_PROGRESS_COLUMNS = ("episode", "task", "episode_return", "episode_length", "reached_goal")
 GRIDWORLD_METHODS = ("distral", "separate")
 
@@ -265,6 +267,9 @@ def load_run(run_dir: str | Path) -> Run:
     pi0_progress = None
     if (path / "pi0_eval.csv").exists():
         pi0_progress = _read_csv(path, "pi0_eval.csv", PI0_COLUMNS, need_rows=ok)
+        if PI0_TASK_COLUMN in pi0_progress.columns and not pi0_progress.empty \
+                and not pd.api.types.is_numeric_dtype(pi0_progress[PI0_TASK_COLUMN]):
+            raise RunFileError(path, f"pi0_eval.csv: column {PI0_TASK_COLUMN} is not numeric (truncated file?)")
     if ok and pi0_progress is not None and pi0_final is None:
         raise RunFileError(path, "pi0_eval.csv exists but summary.json has no pi0_final_return")
     if pi0_final is not None:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from distral_repro.analysis import horizons, stats
 from distral_repro.analysis.best_setting import best_setting, late_score
-from distral_repro.analysis.runs import Run
+from distral_repro.analysis.runs import PI0_TASK_COLUMN, Run
 from distral_repro.analysis.scores import References, TaskReferences
 
 #: Display order of algorithms (SPEC.md §4) and environments; unknown names follow, sorted.
@@ -135,6 +135,8 @@ class AlgoResult:
     curve: Curve | None
     pi0_curve: Curve | None
     horizon: Horizon | None  # of the best setting's curves (None without runs or with too few points)
+    # the task policies on pi_0's evaluation episodes (None for runs made before they were evaluated)
+    pi0_task_curve: Curve | None = None
 
     @property
     def final(self) -> Estimate:
@@ -189,6 +191,11 @@ def common_curves(frames: list[pd.DataFrame], tasks: tuple[int, ...]) -> tuple[n
     grid = grid[(grid >= start) & (grid <= stop)]
     values = np.array([[np.interp(grid, steps, returns) for steps, returns in run] for run in per_run])
     return grid, values
+
+
+def task_policy_evaluations(pi0_progress: pd.DataFrame) -> pd.DataFrame:
+    """pi0_eval.csv's task-policy returns as a curve frame (step, task, episode_return)."""
+    return pi0_progress[["step", "task", PI0_TASK_COLUMN]].rename(columns={PI0_TASK_COLUMN: "episode_return"})
 
 
 def curve_of(frames: list[pd.DataFrame], tasks: tuple[int, ...], refs: TaskReferences | None = None) -> Curve | None:
@@ -327,6 +334,8 @@ class Study:
             curve=curve_of([r.progress for r in best], refs.tasks, refs),
             pi0_curve=curve_of([r.pi0_progress for r in best], refs.tasks, refs) if with_pi0_curve else None,
             horizon=horizon_of([r.progress for r in best], refs.tasks, refs),
+            pi0_task_curve=curve_of([task_policy_evaluations(r.pi0_progress) for r in best], refs.tasks, refs)
+            if with_pi0_curve and all(PI0_TASK_COLUMN in r.pi0_progress.columns for r in best) else None,
         )
 
     # ---- all runs pooled: robustness, profiles -------------------------------------------
