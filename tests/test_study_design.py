@@ -17,15 +17,17 @@ def _refs(uppers, sources, env="maze"):
 
 
 def test_best_known_keeps_only_tasks_beaten_by_more_than_the_margin():
-    # scripted 10 on both tasks, random 0: the limit is 11; the best setting means are 10.5 and 12.
+    # scripted 10 on both tasks, random 0: the limit is 11; the best single runs are 11.0 and 13.0
+    # (on task 0 no run exceeds 11; on task 1 B's seed 1 does, though B's mean, 12, would too).
     finals = pd.DataFrame({
         "env": "maze", "preset": "default", "task": [0, 0, 1, 1, 1, 1], "study": "s", "beta": 1.0, "lr": 1e-3,
-        "algo": ["A", "A", "A", "A", "B", "B"], "final": [10.0, 11.0, 8.0, 8.0, 11.0, 13.0],
+        "algo": ["A", "A", "A", "A", "B", "B"], "seed": [0, 1, 0, 1, 0, 1], "final": [10.0, 11.0, 8.0, 8.0, 11.0, 13.0],
     })
-    best = best_known.best_setting_means(finals)
-    assert list(best["best_known_return"]) == [10.5, 12.0] and list(best["algo"]) == ["A", "B"]
+    best = best_known.best_single_runs(finals)
+    assert list(best["best_known_return"]) == [11.0, 13.0] and list(best["algo"]) == ["A", "B"]
+    assert list(best["seed"]) == [1, 1] and list(best["runs"]) == [2, 4]
     out = best_known.exceeding(best, _refs([10.0, 10.0], "scripted"))
-    assert list(out["task"]) == [1] and out["best_known_return"].iloc[0] == 12.0 and out["runs"].iloc[0] == 2
+    assert list(out["task"]) == [1] and out["best_known_return"].iloc[0] == 13.0 and out["seed"].iloc[0] == 1
 
 
 def test_apply_best_known_raises_only_scripted_references_that_are_lower():
