@@ -182,14 +182,15 @@ def fig_profile(study: Study, env: str) -> plt.Figure:
     for algo in study.algos(env):
         profile = study.performance_profile(env, algo)
         ax.plot(profile.step, profile.mean, color=colour(algo), label=algo, linewidth=1.4,
-                drawstyle="steps-post")
+                linestyle=linestyle(algo), drawstyle="steps-post")
         if np.all(np.isfinite(profile.low)):
             ax.fill_between(profile.step, profile.low, profile.high, color=colour(algo), alpha=0.15, linewidth=0,
                             step="post")
     ax.set_xlabel("normalised final score τ")
     ax.set_ylabel("fraction of runs with score > τ")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{env}: performance profiles (all runs)")
+    ax.set_title(f"{env}: performance profiles\n{study.stage}: every run's final score (all β, lr, seeds) at "
+                 f"{horizon_of(study, env):,} steps per task; {BAND_LABEL}", fontsize=8)
     ax.legend(fontsize=6, loc="upper right")
     return fig
 
@@ -209,9 +210,11 @@ def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
     curves_ax.set_xlabel("environment steps per task")
     curves_ax.set_ylabel(SCORE_LABEL)
     matched = any(study.results[(env, a)].pi0_task_curve is not None for a in algos)
+    seeds = max(len(study.results[(env, a)].best_runs) for a in algos)
+    where = f"{study.stage}, {seeds} seeds, to {horizon_of(study, env):,} steps per task; {BAND_LABEL}"
     curves_ax.set_title(f"{env}: task policies (solid: training episodes"
-                        + ("; dotted: π0's evaluation episodes" if matched else "") + ") and π0 alone (dashed)",
-                        fontsize=8)
+                        + ("; dotted: π0's evaluation episodes" if matched else "") + ") and π0 alone (dashed)\n"
+                        + where, fontsize=7)
 
     x = np.arange(len(algos))
     for offset, which, marker in ((-0.15, "final", "o"), (0.15, "pi0_final", "s")):
@@ -227,7 +230,8 @@ def fig_pi0(study: Study, env: str = "maze") -> plt.Figure:
     final_ax.axhline(0.0, color="0.4", linestyle=":", linewidth=0.8)
     final_ax.set_xticks(x, algos, rotation=15)
     final_ax.set_ylabel("final score (mean over tasks, 95% CI)")
-    final_ax.set_title(f"{env}: final return at the best setting")
+    final_ax.set_title(f"{env}: final score at the best setting\n(task policies: last 10% of training; π0: last "
+                       f"evaluation), {horizon_of(study, env):,} steps per task", fontsize=7)
     handles = [plt.Line2D([], [], color=colour(a), label=a) for a in algos]
     handles += [
         plt.Line2D([], [], color="k", marker="o", label="task policies"),
@@ -272,7 +276,7 @@ def overview(study: Study | Stages, gridworld, claims: pd.DataFrame) -> plt.Figu
         else:
             plot_learning_curves(ax, stages.late(name), name, with_settings=False)
     algos = ordered({a for env in study.envs for a in study.algos(env)}, ALGORITHM_ORDER)
-    handles = [plt.Line2D([], [], color=colour(a), label=a) for a in algos]
+    handles = [plt.Line2D([], [], color=colour(a), linestyle=linestyle(a), label=a) for a in algos]
     table_ax = fig.add_subplot(grid[rows, :])
     table_ax.axis("off")
     table_ax.legend(handles=handles, loc="upper center", ncol=min(len(handles), 7), fontsize=7)
