@@ -639,7 +639,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "(progress.csv; the task policies have no evaluation episodes of their own), paired run by run.",
         "",
         "Stages: *grid* = every beta x lr x seed at the preset's budget; *confirmation* = each algorithm at its "
-        "best grid setting, rerun on fresh seeds with a longer budget (README, \"Two stages\"); *late* = an "
+        "best grid setting, rerun on fresh seeds with a longer budget (docs/workflow.md, \"Two stages\"); *late* = an "
         "environment's confirmation runs where it has them, else its grid.",
         "",
     ]
