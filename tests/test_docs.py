@@ -68,8 +68,9 @@ def doc_pages() -> list[Path]:
 
 
 @functools.cache
-def markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table")
+def parsed(text: str) -> tuple:
+    """A Markdown text's tokens, parsed once (the generated tables are large)."""
+    return tuple(MarkdownIt("commonmark").enable("table").parse(text))
 
 
 def _inline_text(inline) -> str:
@@ -83,7 +84,7 @@ def slug(text: str) -> str:
 
 def anchors(text: str) -> set[str]:
     """GitHub's heading anchors of a Markdown text, repeated slugs numbered."""
-    tokens = markdown().parse(text)
+    tokens = parsed(text)
     seen: dict[str, int] = {}
     out = set()
     for opening, inline in zip(tokens, tokens[1:]):
@@ -104,7 +105,7 @@ def anchors_of(path: Path) -> frozenset[str]:
 def link_targets(text: str) -> list[str]:
     """Targets of the inline links and images of a Markdown text (code excluded)."""
     out = []
-    for token in markdown().parse(text):
+    for token in parsed(text):
         for child in token.children or []:
             if child.type == "link_open":
                 out.append(child.attrs["href"])
@@ -369,7 +370,7 @@ def inline_problems(inline) -> list[str]:
 def unknown_options(text: str) -> list[str]:
     """Every option a Markdown text names that its program does not have."""
     problems = []
-    for token in markdown().parse(text):
+    for token in parsed(text):
         if token.type in ("fence", "code_block"):
             if token.type == "fence" and token.info.strip().split(" ")[0] not in SHELL_FENCES:
                 continue
