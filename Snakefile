@@ -37,7 +37,7 @@ localrules:
 onstart:
     # The runs of this invocation, for `python -m distral_repro.status` (done/total, ETA).
     write_study_manifest()
-    # Local runs: training jobs fork from one process that imported torch (README, "Speed").
+    # Local runs: training jobs fork from one process that imported torch (docs/workflow.md, "One import of torch").
     FORKSERVER.append(start_forkserver())
 
 

@@ -99,7 +99,7 @@ class Budget:
 
 # Budgets per preset and environment: the grid's (stage 1; the confirmation runs' budgets
 # are config/config.yaml's `confirmation`). The default grid (756 jobs) plus the confirmation
-# runs must finish in 2 h 15 min on two cores (README, "Two stages"). Maze and laser tag have
+# runs must finish in 2 h 15 min on two cores (docs/workflow.md, "Two stages"). Maze and laser tag have
 # 8 tasks, navigation 4. Pilot 13 (docs/results/pilots/p13_grid_budget/): separate A3C's best
 # rate is inside the lr grid on navigation at 76.8k steps per task, and on maze and laser tag
 # from 60k / 50k (1.25x the earlier 48k / 40k), the budgets here; pilot 14
@@ -132,7 +132,7 @@ class Hyper:
     value_cost: float = 0.5  # weight of the 0.5 (G - V)^2 value loss
     rmsprop_alpha: float = 0.99
     # Most weights' gradient RMS is 1e-6..1e-5: with eps 1e-5 (CleanRL's A2C) eps dominated the
-    # denominator and steps were a fraction of lr (pilots 01-02, README "Deviations").
+    # denominator and steps were a fraction of lr (pilots 01-02, docs/deviations.md).
     rmsprop_eps: float = 1e-7
     max_grad_norm: float = 40.0
     hidden: int = 64

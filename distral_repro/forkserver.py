@@ -1,4 +1,4 @@
-"""Training jobs without a per-job import of torch: a fork server (README, "Speed").
+"""Training jobs without a per-job import of torch: a fork server (docs/workflow.md, docs/speed.md).
 
     python -m distral_repro.forkserver serve SOCKET       # imports the trainer once, forks per job
     python -m distral_repro.forkserver run -- TRAIN ARGS  # one job: `python -m distral_repro.train TRAIN ARGS`

@@ -36,7 +36,7 @@ LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 #: A finite loss this large also ends the run as diverged. No built-in family pays more than
 #: about 11 (raw reward) per step, so with gamma = 0.99 and beta >= 1 (the regulariser adds at
 #: most about 120 / beta per step) every return and value lies within about 1.3e4, and a loss
-#: stays below about 4e8 (value loss 0.5 (G - V)^2). 1e10 is 25x that (README, "Divergence").
+#: stays below about 4e8 (value loss 0.5 (G - V)^2). 1e10 is 25x that (docs/training.md, "Divergence").
 LOSS_BOUND = 1e10
 
 

@@ -1,4 +1,4 @@
-"""The numeric mode: the same bytes on any x86-64 CPU with AVX2 (README, "Same bytes on any CPU").
+"""The numeric mode: the same bytes on any x86-64 CPU with AVX2 (docs/numerics.md).
 
 Three layers under torch pick their instruction set from the CPU on their own: ATen's
 vectorised kernels, MKL (BLAS behind mm, bmm, Linear, LSTMCell) and oneDNN (convolutions).

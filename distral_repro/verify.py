@@ -7,7 +7,7 @@
 Reads the run's ``summary.json`` (its resolved config: algorithm, family, budget, settings,
 seed), trains the same run afresh in a temporary directory and compares ``progress.csv`` and
 ``pi0_eval.csv`` with the run's own. In the portable numeric mode (the default) they are
-identical on any x86-64 CPU with AVX2 (README, "Same bytes on any CPU"); a run recorded in
+identical on any x86-64 CPU with AVX2 (docs/numerics.md); a run recorded in
 another mode, or before the modes existed, is named as such. Exit 0 when every file is
 identical, 1 when one differs, 2 for bad input.
 """

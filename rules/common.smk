@@ -152,7 +152,7 @@ for _env in ENVS:
             f"nor defined under 'families:' ({', '.join(FAMILIES) or 'none defined'})"
         )
 FAMILY_FILE = "results/runs/{env}/family.yaml"
-# Stage 2 (README, "Two stages"): the confirmation runs of each env in CONFIRM_STEPS.
+# Stage 2 (docs/workflow.md, "Two stages"): the confirmation runs of each env in CONFIRM_STEPS.
 CONFIRMATION = config.get("confirmation") or {}
 CONFIRM_SEEDS = CONFIRMATION.get("seeds", [])
 CONFIRM_STEPS = {env: steps for env, steps in (CONFIRMATION.get("steps_per_task") or {}).items() if env in ENVS}

@@ -41,7 +41,7 @@ rule train:
         TRAIN_SHELL
 
 
-# Stage 2 (README, "Two stages"): a best grid setting (checkpoint select_settings), a fresh
+# Stage 2 (docs/workflow.md, "Two stages"): a best grid setting (checkpoint select_settings), a fresh
 # seed, the environment's confirmation budget. Same command, same resume after a kill.
 rule train_confirmation:
     input:

@@ -1,4 +1,4 @@
-"""The DVC flows of README "Auditing results", run for real on the smoke preset.
+"""The DVC flows of docs/dvc.md, run for real on the smoke preset.
 
 A session fixture builds a throwaway git + DVC repository from this checkout's files
 (what a user's clone holds), runs the smoke workflow once with Snakemake and records it
@@ -327,7 +327,7 @@ def test_push_then_pull_in_a_fresh_clone_rebuilds_a_figure_without_training(audi
     assert (clone / FIGURE).read_bytes() == (repo / FIGURE).read_bytes()
     assert in_clone.dvc("status").stdout.strip() == UP_TO_DATE
 
-    # A training job made again in the clone (README, "Same bytes on any CPU") gives the pulled
+    # A training job made again in the clone (docs/numerics.md) gives the pulled
     # bytes in the portable numeric mode: DVC finds nothing changed.
     summary = sorted((clone / "results" / "runs").rglob("summary.json"))[0]
     before = summary.stat().st_mtime_ns

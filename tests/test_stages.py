@@ -1,5 +1,5 @@
 """The two-stage study: the grid's selection of best settings, and the confirmation runs
-behind the curves and the final-return claims (README, "Two stages").
+behind the curves and the final-return claims (docs/workflow.md, "Two stages").
 
 Run directories are written by hand (tests/test_analysis.py's `write_run`), so that which
 stage decides which claim can be read off numbers worked out by hand.

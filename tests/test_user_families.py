@@ -24,7 +24,7 @@ from distral_repro.envs.specs import FamilySpec, family_specs, get_family, make_
 
 minigrid = pytest.importorskip("minigrid")
 
-# The README's example family: four small MiniGrid tasks, identical spaces once encoded.
+# The example family of docs/families.md: four small MiniGrid tasks, identical spaces once encoded.
 MINIGRID4_IDS = [
     "minigrid:MiniGrid-Empty-5x5-v0",
     "minigrid:MiniGrid-Empty-Random-5x5-v0",

@@ -125,8 +125,8 @@ def test_lint_passes(workflow_copy):
 
 
 def test_the_workflow_profile_is_loaded_and_never_slower_than_snakemakes_default_rate(tmp_path):
-    """profiles/default counts the job rate over >= 10 s (fewer scheduler wake-ups, README
-    "Speed") at no lower a rate than Snakemake's default 100 jobs/s; Snakemake reads it from a
+    """profiles/default counts the job rate over >= 10 s (fewer scheduler wake-ups, docs/speed.md,
+    "Snakemake's own process") at no lower a rate than Snakemake's default 100 jobs/s; Snakemake reads it from a
     copy of the workflow (a broken value there stops a dry run, naming the option)."""
     from snakemake.settings.types import MaxJobsPerTimespan
 

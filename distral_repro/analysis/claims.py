@@ -643,7 +643,7 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         "compared.",
         "",
         "Stages: *grid* = every beta x lr x seed at the preset's budget; *confirmation* = each algorithm at its "
-        "best grid setting, rerun on fresh seeds with a longer budget (README, \"Two stages\"); *late* = an "
+        "best grid setting, rerun on fresh seeds with a longer budget (docs/workflow.md, \"Two stages\"); *late* = an "
         "environment's confirmation runs where it has them, else its grid.",
         "",
     ]

@@ -3,8 +3,8 @@
     python -m distral_repro.analysis.pilots --references results/reference_scores.csv \
         --out docs/results/pilots/p01/curves.png LABEL=RUN_DIR [LABEL=RUN_DIR ...]
 
-Pilots are single training runs made to calibrate the default preset (README, "Deviations
-from the paper"). For each run: its normalised-score curve (mean over tasks; 0 = random,
+Pilots are single training runs made to calibrate the default preset (docs/deviations.md,
+"Deviations from the paper"). For each run: its normalised-score curve (mean over tasks; 0 = random,
 1 = scripted policy) against env steps per task and against core-seconds, and a table row
 (`summary.csv` beside the figure): final and AUC score, the first step at which the curve
 reaches TARGET, and the core-seconds of the whole job (user + sys from a `time.txt` that

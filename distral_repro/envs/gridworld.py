@@ -56,7 +56,7 @@ NUM_TASKS = len(TASK_STARTS)
 COMPASS_NAMES = ("north", "east", "south", "west")
 NUM_ACTIONS = len(COMPASS_NAMES)
 EPISODE_LENGTH = 100  # the paper's "episodes of at most 100 steps"
-GOAL_REWARD = 10.0  # as the goals of the other families; see the README on this choice
+GOAL_REWARD = 10.0  # as the goals of the other families; docs/gridworld.md on this choice
 
 # The map is fixed, so the presets differ in nothing but are accepted like the other families'.
 PRESETS = {name: dict(episode_length=EPISODE_LENGTH, reward_scale=1.0) for name in PRESET_NAMES}

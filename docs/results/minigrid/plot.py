@@ -1,4 +1,4 @@
-"""Learning curves and steps to solve of the runs in this folder (README, "Your own task families").
+"""Learning curves and steps to solve of the runs in this folder (docs/families.md, "Your own task families").
 
     python docs/results/minigrid/plot.py      # reads */progress.csv here, writes learning_curves.png, steps_to_solve.csv
 """

@@ -8,7 +8,7 @@ the same 20 pi_0 evaluations, so their difference is training alone. Navigation 
 make none; their whole CPU time (start-up included) is counted as training, which overstates
 their cost slightly. A full job's env steps come from the preset's budget (config.BUDGETS);
 the grid's cost from each algorithm's cost relative to KL+ent_2col, measured on the default
-preset (README, "Speed and memory", Training table), as the upper bound 7 x KL+ent_2col.
+preset (docs/speed.md, "Training" table), as the upper bound 7 x KL+ent_2col.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from distral_repro.envs import NUM_TASKS
 HERE = Path(__file__).parent
 ENVS = ("maze", "navigation", "lasertag")
 SETTINGS_PER_ALGO = 36  # 3 beta x 3 lr x 4 seeds
-#: env steps per second of each algorithm on one core, default preset, maze (README's Training
-#: table): only their ratios to KL+ent_2col are used.
+#: env steps per second of each algorithm on one core, default preset, maze (docs/speed.md's
+#: Training table): only their ratios to KL+ent_2col are used.
 DEFAULT_PRESET_STEPS_PER_S = {
     "A3C": 52_010, "A3C_multitask": 56_582, "A3C_2col": 32_586, "KL_1col": 31_201,
     "KL+ent_1col": 31_268, "KL_2col": 25_647, "KL+ent_2col": 24_156,
