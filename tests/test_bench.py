@@ -22,6 +22,16 @@ def test_learning_benchmark_times_whole_jobs_of_both_settings(tmp_path):
     assert set(refs["env"]) == {"lasertag"}
 
 
+def test_learning_benchmark_first_person_setting_trains_on_pixels(tmp_path):
+    out = tmp_path / "bench"
+    assert learning.main(["--settings", "first_person", "--envs", "maze", "--algos", "A3C", "--lr", "2e-3",
+                          "--steps-scale", "0.01", "--parallel", "1", "--out-dir", str(out)]) == 0
+    summary = json.loads((out / "runs" / "first_person_maze_A3C_seed4" / "summary.json").read_text())
+    assert (summary["config"]["view"], summary["config"]["image_size"]) == ("first_person", 32)
+    assert summary["lr"] == 2e-3 and summary["steps_per_task"] >= 1280  # 0.01 x 128k
+    assert pd.read_csv(out / "learning.csv")["setting"].tolist() == ["first_person"]
+
+
 def test_the_before_setting_rebuilds_navigations_old_maps(tmp_path, monkeypatch, capsys):
     """`_run` replaces the default preset's env settings, then runs the module as `python -m`."""
     import copy

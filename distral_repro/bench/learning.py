@@ -5,7 +5,7 @@
 
 Learning per core-second, the package's figure of merit: each (setting, env, algorithm, seed)
 is one whole training job (start-up included) at the confirmation stage's budget and the
-default preset's best-guess setting (beta 1000, lr 4e-3), timed by the kernel (user + sys of
+default preset's best-guess setting (beta 1000, lr 4e-3; `--beta`, `--lr`), timed by the kernel (user + sys of
 the child process, `os.wait4`), so other load on the machine changes little. Its curve is
 normalised by reference scores measured under the same setting (`distral_repro.reference`,
 also timed apart), and the table gives the first step at which the mean score over tasks
@@ -16,7 +16,9 @@ reaches 0.3 and the core-seconds to it (the job's core-seconds pro rata to that 
 - `before`: the settings before calibration (RMSProp eps 1e-5, a time limit treated as
   terminal, navigation on 15x15 maps);
 - `uniform_start`: the defaults with the torso's start before issue 29 (uniform init, RMSProp's
-  square average starting at zero; docs/learner.md).
+  square average starting at zero; docs/learner.md);
+- `first_person`: the defaults on 32x32 first-person frames and the pixel torso
+  (docs/first_person.md; the reference scores are the window view's: same dynamics).
 
 Writes OUT_DIR/runs/..., OUT_DIR/references_{setting}.csv and OUT_DIR/learning.csv; prints
 the table. Runs already complete in OUT_DIR are kept (rerun the command to finish a cut one).
@@ -40,6 +42,7 @@ SETTINGS = {
         "env": ["navigation.size=15"],
     },
     "uniform_start": {"hyper": ["init=uniform", "rmsprop_square_start=zero"], "env": []},
+    "first_person": {"hyper": [], "env": [], "train": ["--view", "first_person", "--image-size", "32"]},
 }
 #: The confirmation stage's budgets (config/config.yaml), env steps per task.
 STEPS = {"maze": 128_000, "navigation": 320_000, "lasertag": 64_000}
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[4])
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every budget (a quick look: 0.1)")
     parser.add_argument("--parallel", type=int, default=2, help="jobs at a time (one core each)")
+    parser.add_argument("--beta", default=BETA, help=f"beta of every job (default {BETA})")
+    parser.add_argument("--lr", default=LR, help=f"learning rate of every job (default {LR})")
     parser.add_argument("--out-dir", type=Path, default=Path("bench_results/learning"))
     args = parser.parse_args(argv)
 
@@ -120,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         steps = max(1, int(STEPS[env] * args.steps_scale))
         hyper = [a for h in SETTINGS[setting]["hyper"] for a in ("--hyper", h)]
-        train_args = ["--algo", algo, "--env", env, "--beta", BETA, "--lr", LR, "--seed", str(seed),
-                      "--steps-per-task", str(steps), "--out", str(run), "--quiet", *hyper]
+        train_args = ["--algo", algo, "--env", env, "--beta", args.beta, "--lr", args.lr, "--seed", str(seed),
+                      "--steps-per-task", str(steps), "--out", str(run), "--quiet", *hyper,
+                      *SETTINGS[setting].get("train", [])]
         seconds = timed(patched_command(setting, "distral_repro.train", train_args), out / "logs" / f"{run.name}.log")
         (run / "time.txt").write_text(f"{seconds:.2f} 0\n")  # the pilots' "USER SYS" (sys folded in)
         with lock:
