@@ -1,5 +1,5 @@
-# The Distral study: 756 training jobs (7 algorithms x 3 environments x 3 beta x 3 lr
-# x 4 seeds), then the confirmation runs (each algorithm's best setting per environment,
+# The Distral study: 378 grid training jobs (7 algorithms x 3 environments x 3 beta x 3 lr
+# x 2 seeds; the paper's 4 seeds, 756 jobs, with --config seeds=[0,1,2,3]), then the confirmation runs (each algorithm's best setting per environment,
 # fresh seeds, a longer budget), the grid-world experiment, tables, claim verdicts and the
 # paper's figures.
 #

@@ -98,7 +98,7 @@ class Budget:
 
 
 # Budgets per preset and environment: the grid's (stage 1; the confirmation runs' budgets
-# are config/config.yaml's `confirmation`). The default grid (756 jobs) plus the confirmation
+# are config/config.yaml's `confirmation`). The default grid (378 jobs) plus the confirmation
 # runs must finish in 2 h 15 min on two cores (docs/workflow.md, "Two stages"). Maze and laser tag have
 # 8 tasks, navigation 4. Pilot 13 (docs/results/pilots/p13_grid_budget/): separate A3C's best
 # rate is inside the lr grid on navigation at 76.8k steps per task, and on maze and laser tag

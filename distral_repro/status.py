@@ -116,7 +116,8 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
 
 
 def confirmation_jobs(root: Path, stage: dict) -> list[dict]:
-    """The confirmation runs of one env, once its selection table exists (else none yet)."""
+    """The confirmation runs of one env, once its selection table exists (else none yet); a
+    stage with `algos` (the A/A check) has the runs of those algorithms only."""
     selection = root / stage["selection"]
     if not selection.is_file():
         return []
@@ -124,6 +125,8 @@ def confirmation_jobs(root: Path, stage: dict) -> list[dict]:
         rows = list(csv.DictReader(table))
     jobs = []
     for row in rows:
+        if "algos" in stage and row["algo"] not in stage["algos"]:
+            continue
         for seed in stage["seeds"]:
             run = f"results/confirmation/{stage['env']}/{row['algo']}/{row['setting']}_seed{seed}"
             jobs.append({"run": run, "log": run.replace("results/", "logs/", 1) + ".log",

@@ -328,6 +328,11 @@ def write_study_manifest() -> None:
     confirmation = [{"env": env, "selection": SELECTION.format(env=env), "seeds": CONFIRM_SEEDS,
                      "runs": len(ALGOS) * len(CONFIRM_SEEDS), "weight": CONFIRM_STEPS[env] / grid_steps_per_task(env)}
                     for env in CONFIRM_STEPS]
+    if AA_CHECK:  # the A/A check's runs: one algorithm of its env's selection, on its own seeds
+        env = AA_CHECK["env"]
+        confirmation.append({"env": env, "selection": SELECTION.format(env=env), "seeds": AA_CHECK["seeds"],
+                             "algos": [AA_CHECK["algo"]], "runs": len(AA_CHECK["seeds"]),
+                             "weight": CONFIRM_STEPS[env] / grid_steps_per_task(env)})
     manifest = {"started": time.time(), "runs": runs, "confirmation": confirmation}
     atomic_write_text("logs/study.json", json.dumps(manifest, indent=1) + "\n")
 

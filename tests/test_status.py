@@ -86,3 +86,21 @@ def test_eta_weighs_confirmation_runs_by_their_steps(tmp_path):
     s = status.study_status(tmp_path, now=1500.0)
     # 5 runs of work (1 + 1 + 3) in 500 s; one confirmation run (3) left
     assert (s.done, s.total) == (3, 4) and s.eta_s() == 300.0
+
+
+def test_the_aa_check_counts_its_one_algorithm_on_its_own_seeds(tmp_path):
+    """The A/A stage of the manifest (`algos`): its algorithm's runs only, counted in the total."""
+    _study(tmp_path, 2, started=1000.0)
+    manifest = json.loads((tmp_path / "logs" / "study.json").read_text())
+    manifest["confirmation"] = [
+        {"env": "maze", "selection": "results/selection/maze.csv", "seeds": [4], "runs": 2},
+        {"env": "maze", "selection": "results/selection/maze.csv", "seeds": [8, 9], "algos": ["KL_1col"], "runs": 2},
+    ]
+    (tmp_path / "logs" / "study.json").write_text(json.dumps(manifest))
+    assert status.study_status(tmp_path, now=1100.0).total == 2 + 2 + 2
+    selection = tmp_path / "results" / "selection" / "maze.csv"
+    selection.parent.mkdir(parents=True)
+    selection.write_text("env,algo,setting,beta,lr\nmaze,A3C,beta300_lr4e-3,300,0.004\nmaze,KL_1col,beta1000_lr2e-3,1000,0.002\n")
+    _finish(tmp_path, {"run": "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed9"}, mtime=1050.0)
+    s = status.study_status(tmp_path, now=1100.0)
+    assert (s.total, s.ok) == (2 + 2 + 2, 1)
