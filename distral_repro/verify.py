@@ -76,8 +76,9 @@ def read_published(run: str, archive: str | None) -> dict[str, bytes]:
     return files
 
 
-def verify(run: str, archive: str | None = None, out=sys.stdout) -> bool:
+def verify(run: str, archive: str | None = None, out=None) -> bool:
     """Rerun `run` and print one line per compared file; True when all are identical."""
+    out = sys.stdout if out is None else out  # looked up per call (pytest swaps sys.stdout)
     from distral_repro import train
 
     published = read_published(run, archive)
