@@ -29,6 +29,8 @@ from distral_repro.networks import DistralNet
 from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
+#: The acting state of every environment (one row each) that an unroll records at every step.
+ROW_STATE = ("obs", "prev_action", "prev_reward", "starts")
 LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 #: A finite loss this large also ends the run as diverged. No built-in family pays more than
 #: about 11 (raw reward) per step, so with gamma = 0.99 and beta >= 1 (the regulariser adds at
@@ -72,6 +74,17 @@ def divergence(losses: objective.ActorCriticLosses) -> str | None:
         if abs(float(value)) > LOSS_BOUND:
             return f"{name} {float(value):.3g} above the bound {LOSS_BOUND:.0e}"
     return None
+
+
+def final_observations(obs: np.ndarray, info: dict) -> np.ndarray:
+    """The observations before an automatic reset: ``info["final_obs"]`` where an episode ended, else `obs`."""
+    final_obs = np.asarray(info["final_obs"])
+    if final_obs.dtype == object:  # gymnasium's vector envs: one entry per env, None where none ended
+        dense = np.array(obs, copy=True)
+        for row in np.flatnonzero(info["_final_obs"]):
+            dense[row] = final_obs[row]
+        final_obs = dense
+    return final_obs
 
 
 @dataclass
@@ -173,38 +186,41 @@ class Learner:
         # One-column variants act with f alone; h's recurrent state is then carried on by
         # the recomputation in _learn (state after T steps).
         acting = ("f",) if self.algo.parameterisation == "one_column" else None
-        record = {k: [] for k in ("obs", "prev_action", "prev_reward", "starts", "action", "reward", "done")}
+        record = {k: [] for k in (*ROW_STATE, "action", "reward", "done")}
         with torch.no_grad():
             for _ in range(unroll):
-                record["obs"].append(self.obs)
-                record["prev_action"].append(self.prev_action)
-                record["prev_reward"].append(self.prev_reward)
-                record["starts"].append(self.starts)
+                self._record_state(record)
                 logits, _, state = self.net.unroll(
                     self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm,
                     columns=acting,
                 )
                 self.lstm = {**self.lstm, **state}
-                task_logits, _ = task_policy_logits(self.algo, logits)
-                action = sample_actions(task_logits[0], self.generator)
-                obs, reward, terminated, truncated, info = self.env.step(action.numpy())
-                ended = np.logical_or(terminated, truncated)
-                self._count_episodes(info)
-                reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
-                ended_t = torch.from_numpy(ended)
-                record["action"].append(action)
-                record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, obs, info))
-                record["done"].append(ended_t)
-                self.obs = torch.from_numpy(obs)
-                self.prev_action = torch.where(ended_t, 0, action)
-                self.prev_reward = torch.where(ended_t, 0.0, reward_t)
-                self.starts = ended_t
+                self._env_step(logits, record)
         # The state after the unroll is appended as step T: its value is the bootstrap.
-        record["obs"].append(self.obs)
-        record["prev_action"].append(self.prev_action)
-        record["prev_reward"].append(self.prev_reward)
-        record["starts"].append(self.starts)
+        self._record_state(record)
         return {k: torch.stack(v) for k, v in record.items()}
+
+    def _record_state(self, record: dict[str, list]) -> None:
+        for key in ROW_STATE:
+            record[key].append(getattr(self, key))
+
+    def _env_step(self, logits: dict[str, Tensor], record: dict[str, list]) -> None:
+        """Sample the actions of `logits` (one step's column outputs), step the environments and
+        record the step; the acting state moves on to the next observation."""
+        task_logits, _ = task_policy_logits(self.algo, logits)
+        action = sample_actions(task_logits[0], self.generator)
+        obs, reward, terminated, truncated, info = self.env.step(action.numpy())
+        ended = np.logical_or(terminated, truncated)
+        self._count_episodes(info)
+        reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
+        ended_t = torch.from_numpy(ended)
+        record["action"].append(action)
+        record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, obs, info))
+        record["done"].append(ended_t)
+        self.obs = torch.from_numpy(obs)
+        self.prev_action = torch.where(ended_t, 0, action)
+        self.prev_reward = torch.where(ended_t, 0.0, reward_t)
+        self.starts = ended_t
 
     def _bootstrapped_reward(self, reward: Tensor, action: Tensor, terminated, truncated, obs, info: dict) -> Tensor:
         """The reward the n-step target sees: + gamma * V(final obs) where a time limit cut the
@@ -217,13 +233,7 @@ class Learner:
         if not self.config.hyper.bootstrap_time_limit or not cut.any():
             return reward
         column = ("f",) if self.algo.has_f else ("h",)
-        final_obs = np.asarray(info["final_obs"])
-        if final_obs.dtype == object:  # gymnasium's vector envs: one entry per env, None where none ended
-            dense = np.array(obs, copy=True)
-            for row in np.flatnonzero(info["_final_obs"]):
-                dense[row] = final_obs[row]
-            final_obs = dense
-        final_obs = torch.from_numpy(final_obs)
+        final_obs = torch.from_numpy(final_observations(obs, info))
         _, value, _ = self.net.unroll(
             final_obs[None], action[None], reward[None], torch.zeros_like(self.starts)[None],
             {name: self.lstm[name] for name in column}, columns=column,
@@ -270,7 +280,11 @@ class Learner:
         """One update (act T steps, learn). Returns True when an evaluation point was reached."""
         start = {name: (h.detach(), c.detach()) for name, (h, c) in self.lstm.items()}
         batch = self._act()
-        losses = self._learn(batch, start)
+        return self.record_update(self._learn(batch, start))
+
+    def record_update(self, losses: objective.ActorCriticLosses) -> bool:
+        """Count the update whose losses these are: divergence, statistics, pi_0 evaluation,
+        evaluation point. Returns True when an evaluation point was reached (or the run ended)."""
         self.update += 1
         reason = divergence(losses)
         if reason is not None:
