@@ -1,9 +1,9 @@
 """The one batched synchronous actor-critic learner behind all seven algorithms.
 
 A synchronous (A2C) form of A3C: ``W`` workers per task step in lock-step through one
-batched environment holding every task of the family; each update acts ``T`` steps
-without gradients, then recomputes the unroll once with gradients (non-recurrent layers
-batched over time) and takes one RMSProp step on the Distral loss of
+batched environment holding every task of the family; each update acts ``T`` steps, keeping
+the graph of the LSTM recurrence, then runs the non-recurrent layers once more with gradients
+(batched over time) and takes one RMSProp step on the Distral loss of
 :func:`distral_repro.objective.actor_critic_loss`. Which algorithm runs is decided only
 by the :class:`distral_repro.config.Algorithm` row (parameterisation x alpha).
 
@@ -25,7 +25,7 @@ from torch import Tensor
 from distral_repro import objective
 from distral_repro.config import PI0_EVAL_ENVIRONMENTS, RunConfig
 from distral_repro.envs.specs import family_specs
-from distral_repro.networks import DistralNet
+from distral_repro.networks import DistralNet, group_by_column
 from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
@@ -137,6 +137,7 @@ class Learner:
         self.prev_reward = torch.zeros(n)
         self.starts = torch.ones(n, dtype=torch.bool)
         self.lstm = self.net.initial_state(n)
+        self._graph = None  # the acting recurrence's graph, from _act to _learn (not state: rebuilt every update)
 
         steps_per_update = budget.workers * budget.unroll  # env steps per task per update
         episode_length = self.env.max_episode_steps or 0  # the family's episode cap
@@ -181,24 +182,56 @@ class Learner:
     # ------------------------------------------------------------------ acting
 
     def _act(self) -> dict[str, Tensor]:
-        """Step every environment ``T`` times without gradients; returns the unroll's tensors."""
+        """Step every environment ``T`` times; returns the unroll's tensors.
+
+        The acting columns' LSTM recurrence keeps its graph (:meth:`_act_step`), which
+        :meth:`_learn` reuses instead of running the recurrence again (docs/batching.md).
+        """
         unroll = self.config.budget.unroll
-        # One-column variants act with f alone; h's recurrent state is then carried on by
-        # the recomputation in _learn (state after T steps).
-        acting = ("f",) if self.algo.parameterisation == "one_column" else None
         record = {k: [] for k in (*ROW_STATE, "action", "reward", "done")}
-        with torch.no_grad():
-            for _ in range(unroll):
-                self._record_state(record)
-                logits, _, state = self.net.unroll(
-                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm,
-                    columns=acting,
-                )
-                self.lstm = {**self.lstm, **state}
+        self._graph = {name: ([], []) for name in self._acting_columns()}
+        chain = {name: self.lstm[name] for name in self._graph}
+        for _ in range(unroll):
+            self._record_state(record)
+            logits = self._act_step(chain)
+            self.lstm = {**self.lstm, **{name: (h.detach(), c.detach()) for name, (h, c) in chain.items()}}
+            with torch.no_grad():
                 self._env_step(logits, record)
         # The state after the unroll is appended as step T: its value is the bootstrap.
         self._record_state(record)
+        self._act_step(chain)
         return {k: torch.stack(v) for k, v in record.items()}
+
+    def _acting_columns(self) -> tuple[str, ...]:
+        """The columns that act. One-column variants act with f alone; h's recurrent state is
+        then carried on by its recomputation in _learn (state after T steps)."""
+        return ("f",) if self.algo.parameterisation == "one_column" else tuple(self.net.columns())
+
+    def _act_step(self, chain: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        """One step of the acting columns from their states in `chain` (advanced in place).
+
+        The input projection (torso and LSTM input weights) runs without gradients and enters
+        the recurrence as a leaf; the recurrence keeps its graph for _learn. Returns the
+        columns' logits ``[1, N, A]`` (no graph), the same bytes as ``net.unroll`` on this step.
+        """
+        n = self.num_envs
+        logits = {}
+        for name, (leaves, outputs) in self._graph.items():
+            col = getattr(self.net, name)
+            k, m = col.num_columns, n // col.num_columns
+            with torch.no_grad():
+                gates = col.encode(self.obs.reshape(k, m, *self.obs.shape[1:]), self.prev_action.reshape(k, m),
+                                   self.prev_reward.reshape(k, m))
+            gates.requires_grad_()
+            keep = (~self.starts).reshape(k, m, 1).to(gates.dtype)
+            h, c = chain[name]
+            hidden, (_, c) = col.recur(gates, (h * keep, c * keep))
+            chain[name] = (hidden, c)
+            leaves.append(gates)
+            outputs.append(hidden)
+            with torch.no_grad():
+                logits[name] = col.logits(hidden).reshape(1, n, -1)
+        return logits
 
     def _record_state(self, record: dict[str, list]) -> None:
         for key in ROW_STATE:
@@ -252,14 +285,31 @@ class Learner:
     # ------------------------------------------------------------------ learning
 
     def _learn(self, batch: dict[str, Tensor], start_state) -> objective.ActorCriticLosses:
-        """Recompute the unroll with gradients and take one optimiser step."""
+        """The loss of the unroll and one optimiser step.
+
+        The acting columns' recurrence is the graph kept by _act; the layers batched over time
+        (torso and input projection, policy and value heads) run again here with gradients, over
+        all ``T + 1`` steps at once. The loss's backward pass ends at the recurrence's leaves,
+        whose gradients a second backward pass takes through the input projections: the same
+        operations, hence the same bytes, as recomputing the whole unroll.
+        """
         hyper = self.config.hyper
         steps = batch["action"].shape[0]
-        logits, values, after = self.net.unroll(
-            batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state, state_after=steps
-        )
-        if self.algo.parameterisation == "one_column":  # h did not act: continue from its recomputed state
+        logits: dict[str, Tensor] = {}
+        if self.algo.parameterisation == "one_column":  # h did not act: recompute it, continue from its state
+            logits, _, after = self.net.unroll(
+                batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state,
+                columns=("h",), state_after=steps,
+            )
             self.lstm["h"] = tuple(x.detach() for x in after["h"])
+        projections, hiddens = {}, {}
+        for name, (_, outputs) in self._graph.items():
+            k = getattr(self.net, name).num_columns
+            projections[name] = getattr(self.net, name).encode(
+                *(group_by_column(batch[key], steps + 1, k) for key in ("obs", "prev_action", "prev_reward")))
+            hiddens[name] = torch.stack(outputs, dim=1)
+        acted, values = self.net.heads(hiddens)
+        logits.update(acted)
         task_logits, pi0_logits = task_policy_logits(self.algo, logits)
         losses = objective.actor_critic_loss(
             task_logits[:-1], batch["action"], batch["reward"], batch["done"], values[:-1], values[-1],
@@ -267,10 +317,17 @@ class Learner:
             pi0_logits=None if pi0_logits is None else pi0_logits[:-1], value_cost=hyper.value_cost,
             entropy_form=hyper.entropy_form,
         )
+        graph, self._graph = self._graph, None
         if not torch.isfinite(losses.total):
             return losses
         self.optimizer.zero_grad()
         losses.total.backward()
+        leaf_grads = []
+        for name, projection in projections.items():
+            leaves = graph[name][0]
+            grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
+            leaf_grads.append(torch.stack(grads, dim=1).reshape(projection.shape))
+        torch.autograd.backward(list(projections.values()), leaf_grads)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), hyper.max_grad_norm)
         if torch.isfinite(grad_norm):
             self.optimizer.step()

@@ -1,20 +1,19 @@
-"""`python -m distral_repro.bench recompute`: what skipping the learner's recomputation of the unroll saves.
+"""`python -m distral_repro.bench recompute`: what the learner saves by not recomputing the unroll.
 
-The learner acts ``T`` steps without gradients, then recomputes the unroll with gradients
-(``Learner._learn``). Two ways to reuse the acting forward pass instead, each a learner here
-that trains side by side with the learner of today (alternating updates, CPU time, one thread):
+Today's learner (``learner.Learner``) acts ``T`` steps keeping the LSTM recurrence's graph and
+runs only the layers batched over time again in the loss (docs/batching.md). Two other forms
+train side by side with it here (alternating updates, CPU time, one thread):
 
-* ``keep-graph``: act with gradients kept, the whole forward pass per step, and take the loss
-  of those outputs; no recomputation at all. The forward values are the same bytes, the
-  gradients are not: a weight's gradient is then a sum of ``T`` per-step matrix products
+* ``recompute``: the learner before issue 25 (the reference): act without gradients, then
+  recompute the whole unroll with gradients. Same bytes as today.
+* ``keep-graph``: act with gradients kept for the whole forward pass, step by step, and take
+  the loss of those outputs: no recomputation at all. The forward values are the same bytes,
+  the gradients are not: a weight's gradient is then a sum of ``T`` per-step matrix products
   instead of one product over all ``T`` steps, which rounds differently.
-* ``reuse-recurrence``: keep only the LSTM recurrence's graph from acting (its per-step input
-  projections enter as leaves); the loss recomputes the layers that are batched over time
-  (torso, input projection, heads) as today and feeds the leaves' gradients through them
-  with a second backward pass. Same bytes as today (the recurrence is per step in both).
 
-Reported per algorithm: CPU-seconds per update of each variant against today's (median and range
-over blocks of updates) and whether parameters and curves stayed the same bytes.
+Reported per algorithm and form: CPU-seconds per update of the form and of today's learner,
+today's speed-up over the form (the median and range over blocks of updates), and whether
+parameters and curves stayed the same bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from distral_repro import objective
 from distral_repro.bench.envs import _pin_to_one_core
 from distral_repro.bench.seeds import alternate, block_ratios, same_bytes
 from distral_repro.learner import ROW_STATE, Learner, task_policy_logits
-from distral_repro.networks import _ungroup
 
 
 def _descend(learner: Learner, losses: objective.ActorCriticLosses, backward) -> objective.ActorCriticLosses:
@@ -88,93 +86,52 @@ class KeepGraphLearner(Learner):
         return _descend(self, losses, losses.total.backward)
 
 
-class ReuseRecurrenceLearner(Learner):
-    """Keeps the acting recurrence's graph; recomputes only the layers batched over time."""
+class RecomputeLearner(Learner):
+    """The learner before issue 25: acts without gradients, then recomputes the whole unroll."""
 
     def _act(self):
-        columns = self.net.columns()
+        acting = ("f",) if self.algo.parameterisation == "one_column" else None
         record = {k: [] for k in (*ROW_STATE, "action", "reward", "done")}
-        self._leaves = {name: [] for name in columns}
-        self._hidden = {name: [] for name in columns}
-        chain = {name: self.lstm[name] for name in columns}
-
-        def forward():
-            n = self.obs.shape[0]
-            logits = {}
-            for name, col in columns.items():
-                k, m = col.num_columns, n // col.num_columns
-                with torch.no_grad():
-                    gates = col.encode(self.obs.reshape(k, m, *self.obs.shape[1:]), self.prev_action.reshape(k, m),
-                                       self.prev_reward.reshape(k, m))
-                gates.requires_grad_()
-                keep = (~self.starts).reshape(k, m, 1).to(gates.dtype)
-                h, c = chain[name]
-                h, (_, c) = col.recur(gates, (h * keep, c * keep))
-                chain[name] = (h, c)
-                self._leaves[name].append(gates)
-                self._hidden[name].append(h)
-                with torch.no_grad():
-                    logits[name] = col.logits(h).reshape(1, n, -1)
-            return logits
-
-        for _ in range(self.config.budget.unroll):
-            self._record_state(record)
-            logits = forward()
-            self.lstm = {name: (h.detach(), c.detach()) for name, (h, c) in chain.items()}
-            with torch.no_grad():
+        with torch.no_grad():
+            for _ in range(self.config.budget.unroll):
+                self._record_state(record)
+                logits, _, state = self.net.unroll(
+                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm,
+                    columns=acting,
+                )
+                self.lstm = {**self.lstm, **state}
                 self._env_step(logits, record)
         self._record_state(record)
-        forward()
         return {k: torch.stack(v) for k, v in record.items()}
 
     def _learn(self, batch, start_state):
-        net = self.net
-        steps, n = batch["obs"].shape[:2]
-        logits, gates = {}, {}
-        for name, col in net.columns().items():
-            k, m = col.num_columns, n // col.num_columns
-
-            def group(x):
-                return x.reshape(steps, k, m, *x.shape[2:]).transpose(0, 1).reshape(k, steps * m, *x.shape[2:])
-
-            gates[name] = col.encode(group(batch["obs"]), group(batch["prev_action"]), group(batch["prev_reward"]))
-            hidden = torch.stack(self._hidden[name], dim=1)
-            logits[name] = _ungroup(col.logits(hidden.reshape(k, steps * m, -1)), steps, k, m)
-            self._hidden[name] = hidden
-        hidden = self._hidden["f" if net.f is not None else "h"]
-        workers = n // net.num_tasks
-        by_task = hidden.transpose(0, 1).reshape(steps, net.num_tasks, workers, -1).transpose(0, 1)
-        values = net.value(by_task.reshape(net.num_tasks, steps * workers, -1))
-        values = values.reshape(net.num_tasks, steps, workers).transpose(0, 1).reshape(steps, n)
+        steps = batch["action"].shape[0]
+        logits, values, after = self.net.unroll(
+            batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state, state_after=steps
+        )
+        if self.algo.parameterisation == "one_column":
+            self.lstm["h"] = tuple(x.detach() for x in after["h"])
         losses = _loss(self, batch, logits, values)
-
-        def backward():
-            losses.total.backward()
-            leaf_grads = [torch.stack([g.grad for g in self._leaves[name]], dim=1).reshape(gates[name].shape)
-                          for name in gates]
-            torch.autograd.backward(list(gates.values()), leaf_grads)
-
-        result = _descend(self, losses, backward)
-        self._leaves = self._hidden = None
-        return result
+        return _descend(self, losses, losses.total.backward)
 
 
-VARIANTS = {"keep-graph": KeepGraphLearner, "reuse-recurrence": ReuseRecurrenceLearner}
+VARIANTS = {"recompute": RecomputeLearner, "keep-graph": KeepGraphLearner}
 
 
 def measure(algo: str, env: str, variant: str, updates: int, blocks: int, preset: str, view: str) -> dict:
     from distral_repro.config import make_run_config
 
     config = make_run_config(algo, env, 3000, 4e-3, 0, preset, view=view)
-    today, other = Learner(config), VARIANTS[variant](config)
+    other, today = VARIANTS[variant](config), Learner(config)
     rounds = min(updates, today.total_updates - 1)
-    alternate(today.train_update, other.train_update, 1)
-    before, after = alternate(today.train_update, other.train_update, rounds)
+    alternate(other.train_update, today.train_update, 1)
+    before, after = alternate(other.train_update, today.train_update, rounds)
     ratios = block_ratios(before, after, blocks)
     return {"algo": algo, "env": env, "view": view, "variant": variant, "updates": rounds,
-            "cpu_s_per_update_today": sum(before) / rounds, "cpu_s_per_update_variant": sum(after) / rounds,
+            "updates_per_run": today.total_updates,
+            "cpu_s_per_update_variant": sum(before) / rounds, "cpu_s_per_update_today": sum(after) / rounds,
             "speedup_median": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
-            "same_bytes": same_bytes([today], [other])}
+            "same_bytes": same_bytes([other], [today])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,13 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     _pin_to_one_core()
     torch.set_num_threads(1)
     rows = []
-    print(f"{'algorithm':<14} {'variant':<17} {'ms/upd today':>12} {'variant':>8} {'speed-up':>8} {'(min..max)':>12} {'same bytes':>10}")
+    print(f"{'algorithm':<14} {'form':<10} {'ms/upd form':>11} {'today':>7} {'speed-up':>8} {'(min..max)':>12} {'same bytes':>10}")
     for algo in args.algos:
         for variant in args.variants:
             r = measure(algo, args.env, variant, args.updates, args.blocks, args.preset, args.view)
             rows.append(r)
-            print(f"{algo:<14} {variant:<17} {r['cpu_s_per_update_today'] * 1e3:>12.1f} "
-                  f"{r['cpu_s_per_update_variant'] * 1e3:>8.1f} {r['speedup_median']:>8.2f} "
+            print(f"{algo:<14} {variant:<10} {r['cpu_s_per_update_variant'] * 1e3:>11.1f} "
+                  f"{r['cpu_s_per_update_today'] * 1e3:>7.1f} {r['speedup_median']:>8.2f} "
                   f"{r['speedup_min']:>5.2f}..{r['speedup_max']:<5.2f} {str(r['same_bytes']):>10}", flush=True)
     if args.json:
         from distral_repro.runio import atomic_write_json
