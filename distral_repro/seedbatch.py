@@ -11,6 +11,11 @@ divergence. Every batched operation works on each seed's rows or columns apart (
 matmuls, elementwise operations), so each seed's numbers are the bytes of its one-seed run
 (``tests/test_seedbatch.py``).
 
+Measured by ``python -m distral_repro.bench seeds``; not used by ``train``: it saves too little
+per run to pay for a multi-run job in the workflow (docs/batching.md). Its update recomputes the
+unroll as the learner did before issue 25 (the learner now keeps the acting recurrence's graph;
+both give the same bytes).
+
 The learners stay the owners of all state that is not a stacked tensor (update counter,
 statistics, curves, status). :meth:`SeedBatch.sync` writes the stacked tensors back into
 them, after which each learner's ``state_dict()``, pi_0 evaluation and summary are exactly

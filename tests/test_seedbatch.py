@@ -31,29 +31,34 @@ def _assert_same(alone, batched):
         assert all(torch.equal(x, y) for name in a.lstm for x, y in zip(a.lstm[name], b.lstm[name]))
 
 
-def _train_alone(configs):
-    alone = [Learner(c) for c in configs]
-    for learner in alone:
-        while not learner.done:
-            learner.train_update()
-    return alone
+def _train(learners_or_batch, updates):
+    for _ in range(updates):
+        if isinstance(learners_or_batch, SeedBatch):
+            if not learners_or_batch.done:
+                learners_or_batch.train_update()
+        else:
+            for learner in learners_or_batch:
+                if not learner.done:
+                    learner.train_update()
 
 
-@pytest.mark.parametrize("algo,env,view", [
-    ("A3C", "maze", "window"),
-    ("KL_1col", "navigation", "window"),
-    ("KL+ent_2col", "maze", "window"),
-    ("A3C_multitask", "lasertag", "window"),
-    ("KL_2col", "maze", "first_person"),
+@pytest.mark.parametrize("algo,env,view,updates", [
+    ("A3C", "lasertag", "window", 40),  # a whole run
+    ("KL_1col", "navigation", "window", 12),
+    ("KL+ent_2col", "maze", "window", 21),  # the first pi_0 evaluation at update 20
+    ("A3C_multitask", "maze", "window", 12),
+    ("KL_2col", "maze", "first_person", 4),
 ])
-def test_batched_seeds_end_with_their_one_seed_bytes(algo, env, view):
-    configs = _configs(algo, env, [3, 5, 6], view=view)
+def test_batched_seeds_end_with_their_one_seed_bytes(algo, env, view, updates):
+    configs = _configs(algo, env, [3, 5], view=view, image_size=16)
     batch = SeedBatch([Learner(c) for c in configs])
-    while not batch.done:
-        batch.train_update()
-    alone = _train_alone(configs)
-    assert all(learner.status == "ok" for learner in alone)
-    if alone[0].evaluate_pi0:
+    _train(batch, updates)
+    batch.sync()
+    alone = [Learner(c) for c in configs]
+    _train(alone, updates)
+    if updates >= alone[0].total_updates:
+        assert all(learner.status == "ok" for learner in alone)
+    if alone[0].evaluate_pi0 and updates > 20:
         assert alone[0].pi0_progress
     _assert_same(alone, batch.learners)
     # each learner's checkpoint is the one-seed learner's (the checkpoint of a batched run resumes alone)
@@ -64,33 +69,30 @@ def test_batched_seeds_end_with_their_one_seed_bytes(algo, env, view):
 
 
 def test_a_seed_that_diverges_leaves_the_others_unchanged():
-    configs = _configs("KL+ent_2col", "maze", [0, 1, 2])
+    configs = _configs("KL+ent_2col", "lasertag", [0, 1, 2])
     alone = [Learner(c) for c in configs]
     batch = SeedBatch([Learner(c) for c in configs])
-    for learner in alone:
-        learner.train_update()
-    batch.train_update()
+    _train(alone, 1)
+    _train(batch, 1)
     # poison seed 1's value head in both: its next loss is not finite
     with torch.no_grad():
         alone[1].net.value.w.fill_(math.nan)
         k = alone[1].net.value.w.shape[0]
         batch.net.value.w[k:2 * k].fill_(math.nan)
-    for learner in alone:
-        while not learner.done:
-            learner.train_update()
-    while not batch.done:
-        batch.train_update()
-    assert [l.status for l in alone] == ["ok", "diverged", "ok"]
+    _train(alone, 11)
+    _train(batch, 11)
+    assert [l.status for l in alone] == ["running", "diverged", "running"]
     assert alone[1].diverged_at_step == alone[1].steps_per_update * 2
+    assert len(batch.live) == 2
+    batch.sync()
     _assert_same(alone, batch.learners)
 
 
 def test_resumed_learners_batch_on_from_their_checkpoints():
-    configs = _configs("KL_1col", "maze", [0, 1])
+    configs = _configs("KL_1col", "lasertag", [0, 1])
     first = [Learner(c) for c in configs]
     batch = SeedBatch(first)
-    for _ in range(3):
-        batch.train_update()
+    _train(batch, 3)
     batch.sync()
     resumed = []
     for learner, config in zip(first, configs):
@@ -98,9 +100,11 @@ def test_resumed_learners_batch_on_from_their_checkpoints():
         fresh.load_state_dict(learner.state_dict())
         resumed.append(fresh)
     batch = SeedBatch(resumed)
-    while not batch.done:
-        batch.train_update()
-    _assert_same(_train_alone(configs), batch.learners)
+    _train(batch, 9)
+    batch.sync()
+    alone = [Learner(c) for c in configs]
+    _train(alone, 12)
+    _assert_same(alone, batch.learners)
 
 
 def test_only_seeds_of_one_setting_at_one_update_batch():

@@ -1,7 +1,8 @@
 """`python -m distral_repro.bench seeds`: CPU-seconds per run when S seeds of one setting train in one process.
 
 For each algorithm and each S, S one-seed learners (``learner.Learner``, what a job runs today)
-and one :class:`distral_repro.seedbatch.SeedBatch` of the same S seeds train side by side in this
+and one :class:`distral_repro.seedbatch.SeedBatch` of the same S seeds (which recomputes the
+unroll, the learner's form before issue 25) train side by side in this
 process, update after update, alternating (so a busy host slows both alike). Reported: CPU-seconds
 per seed-update of each, their ratio (the median and range over ``--blocks`` blocks of updates),
 the loop's CPU-seconds per run at the preset's budget (per seed-update x updates per run), and
