@@ -37,7 +37,8 @@ from distral_repro.optim import RMSProp
 
 
 def check_batchable(learners: list[Learner]) -> None:
-    """Raise ValueError unless the learners differ in their seed only and stand at the same update."""
+    """Raise ValueError unless the learners differ in their seed only, have the window torso and
+    stand at the same update."""
     if not learners:
         raise ValueError("a seed batch needs at least one learner")
     first = learners[0].config.to_dict()
@@ -50,6 +51,10 @@ def check_batchable(learners: list[Learner]) -> None:
     seeds = [learner.config.seed for learner in learners]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"a seed batch needs distinct seeds, got {seeds}")
+    if any(column.pixels for column in learners[0].net.columns().values()):
+        # measured: the grouped convolutions' weight gradients (oneDNN) round differently with
+        # S*K groups than with K, so a seed would not keep its one-seed bytes (docs/batching.md)
+        raise ValueError("first-person frames (the pixel torso) cannot be batched over seeds with the same bytes")
     updates = {learner.update for learner in learners}
     if len(updates) != 1:
         raise ValueError(f"the learners of a seed batch must stand at the same update, got {sorted(updates)}")
@@ -279,19 +284,15 @@ class SeedBatch:
                   or next_update == first.total_updates)
         if synced:
             self.sync()
-        reached = []
-        ended = False
-        for index, (learner, loss) in enumerate(zip(self.live, losses)):
-            if learner.record_update(loss):
-                reached.append(learner)
-            if learner.done and learner.status == "diverged":
-                if not synced:
-                    self._sync_one(index, learner)
+        reached = [learner for learner, loss in zip(self.live, losses) if learner.record_update(loss)]
+        diverged = [i for i, learner in enumerate(self.live) if learner.status == "diverged"]
+        if diverged:  # the others go on from their own state, restacked without the diverged seeds
+            if not synced:
+                self.sync()
+            for index in diverged:
                 if index in self._skipped:  # its one-seed optimiser took no step
-                    learner.optimizer.steps -= 1
-                    learner.optimizer.started = list(self._started_before)
-                ended = True
-        if ended:
+                    self.live[index].optimizer.steps -= 1
+                    self.live[index].optimizer.started = list(self._started_before)
             self._stack()
         return reached
 

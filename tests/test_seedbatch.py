@@ -16,15 +16,19 @@ def _configs(algo, env, seeds, **kw):
     return [make_run_config(algo, env, 100, 2e-3, seed, "smoke", **kw) for seed in seeds]
 
 
+def _same_bytes(x, y) -> bool:  # NaN-safe, unlike torch.equal (a diverged seed's weights may be NaN)
+    return x.shape == y.shape and x.dtype == y.dtype and x.numpy().tobytes() == y.numpy().tobytes()
+
+
 def _assert_same(alone, batched):
     for a, b in zip(alone, batched):
         assert a.status == b.status and a.update == b.update
         assert a.progress == b.progress and a.pi0_progress == b.pi0_progress
         assert a.diverged_at_step == b.diverged_at_step and a.diverged_reason == b.diverged_reason
         for (name, x), y in zip(a.net.state_dict().items(), b.net.state_dict().values()):
-            assert torch.equal(x, y), name
+            assert _same_bytes(x, y), name
         for x, y in zip(a.optimizer.square_avg, b.optimizer.square_avg):
-            assert torch.equal(x, y)
+            assert _same_bytes(x, y)
         assert a.optimizer.steps == b.optimizer.steps
         for key in ("obs", "prev_action", "prev_reward", "starts"):
             assert torch.equal(getattr(a, key), getattr(b, key)), key
@@ -47,7 +51,6 @@ def _train(learners_or_batch, updates):
     ("KL_1col", "navigation", "window", 12),
     ("KL+ent_2col", "maze", "window", 21),  # the first pi_0 evaluation at update 20
     ("A3C_multitask", "maze", "window", 12),
-    ("KL_2col", "maze", "first_person", 4),
 ])
 def test_batched_seeds_end_with_their_one_seed_bytes(algo, env, view, updates):
     configs = _configs(algo, env, [3, 5], view=view, image_size=16)
@@ -114,6 +117,9 @@ def test_only_seeds_of_one_setting_at_one_update_batch():
         check_batchable([a, other])
     with pytest.raises(ValueError, match="distinct seeds"):
         check_batchable([a, Learner(_configs("A3C", "maze", [0])[0])])
+    pixels = [Learner(c) for c in _configs("A3C", "maze", [0, 1], view="first_person", image_size=16)]
+    with pytest.raises(ValueError, match="pixel torso"):
+        check_batchable(pixels)
     a.train_update()
     with pytest.raises(ValueError, match="same update"):
         check_batchable([a, b])
@@ -132,4 +138,4 @@ def test_bench_seeds_and_recompute_report_cpu_and_bytes(tmp_path):
     assert recompute.main(["--algos", "KL_1col", "--preset", "smoke", "--updates", "4", "--blocks", "2",
                            "--json", str(out)]) == 0
     rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
-    assert rows["reuse-recurrence"]["same_bytes"] and rows["keep-graph"]["cpu_s_per_update_variant"] > 0
+    assert rows["recompute"]["same_bytes"] and rows["keep-graph"]["cpu_s_per_update_variant"] > 0
