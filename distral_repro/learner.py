@@ -1,9 +1,9 @@
 """The one batched synchronous actor-critic learner behind all seven algorithms.
 
 A synchronous (A2C) form of A3C: ``W`` workers per task step in lock-step through one
-batched environment holding every task of the family; each update acts ``T`` steps
-without gradients, then recomputes the unroll once with gradients (non-recurrent layers
-batched over time) and takes one RMSProp step on the Distral loss of
+batched environment holding every task of the family; each update acts ``T`` steps, keeping
+the graph of the LSTM recurrence, then runs the non-recurrent layers once more with gradients
+(batched over time) and takes one RMSProp step on the Distral loss of
 :func:`distral_repro.objective.actor_critic_loss`. Which algorithm runs is decided only
 by the :class:`distral_repro.config.Algorithm` row (parameterisation x alpha).
 
@@ -25,13 +25,15 @@ from torch import Tensor
 from distral_repro import objective
 from distral_repro.config import PI0_EVAL_ENVIRONMENTS, RunConfig
 from distral_repro.envs.specs import family_specs
-from distral_repro.networks import DistralNet
+from distral_repro.networks import DistralNet, group_by_column
 from distral_repro.optim import RMSProp
 
 PROGRESS_COLUMNS = ("step", "task", "episode_return", "episodes", "policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 #: pi0_eval.csv: pi_0 alone (episode_return) and the task policies (task_policy_return) on the
 #: same evaluation episodes, per task, at each evaluation step.
 PI0_EVAL_COLUMNS = ("step", "task", "episode_return", "task_policy_return")
+#: The acting state of every environment (one row each) that an unroll records at every step.
+ROW_STATE = ("obs", "prev_action", "prev_reward", "starts")
 LOSS_NAMES = ("policy_loss", "value_loss", "distill_loss", "kl", "entropy")
 #: A finite loss this large also ends the run as diverged. No built-in family pays more than
 #: about 11 (raw reward) per step, so with gamma = 0.99 and beta >= 1 (the regulariser adds at
@@ -75,6 +77,17 @@ def divergence(losses: objective.ActorCriticLosses) -> str | None:
         if abs(float(value)) > LOSS_BOUND:
             return f"{name} {float(value):.3g} above the bound {LOSS_BOUND:.0e}"
     return None
+
+
+def final_observations(obs: np.ndarray, info: dict) -> np.ndarray:
+    """The observations before an automatic reset: ``info["final_obs"]`` where an episode ended, else `obs`."""
+    final_obs = np.asarray(info["final_obs"])
+    if final_obs.dtype == object:  # gymnasium's vector envs: one entry per env, None where none ended
+        dense = np.array(obs, copy=True)
+        for row in np.flatnonzero(info["_final_obs"]):
+            dense[row] = final_obs[row]
+        final_obs = dense
+    return final_obs
 
 
 @dataclass
@@ -127,6 +140,7 @@ class Learner:
         self.prev_reward = torch.zeros(n)
         self.starts = torch.ones(n, dtype=torch.bool)
         self.lstm = self.net.initial_state(n)
+        self._graph = None  # the acting recurrence's graph, from _act to _learn (not state: rebuilt every update)
 
         steps_per_update = budget.workers * budget.unroll  # env steps per task per update
         episode_length = self.env.max_episode_steps or 0  # the family's episode cap
@@ -171,43 +185,78 @@ class Learner:
     # ------------------------------------------------------------------ acting
 
     def _act(self) -> dict[str, Tensor]:
-        """Step every environment ``T`` times without gradients; returns the unroll's tensors."""
+        """Step every environment ``T`` times; returns the unroll's tensors.
+
+        The acting columns' LSTM recurrence keeps its graph (:meth:`_act_step`), which
+        :meth:`_learn` reuses instead of running the recurrence again (docs/batching.md).
+        """
         unroll = self.config.budget.unroll
-        # One-column variants act with f alone; h's recurrent state is then carried on by
-        # the recomputation in _learn (state after T steps).
-        acting = ("f",) if self.algo.parameterisation == "one_column" else None
-        record = {k: [] for k in ("obs", "prev_action", "prev_reward", "starts", "action", "reward", "done")}
-        with torch.no_grad():
-            for _ in range(unroll):
-                record["obs"].append(self.obs)
-                record["prev_action"].append(self.prev_action)
-                record["prev_reward"].append(self.prev_reward)
-                record["starts"].append(self.starts)
-                logits, _, state = self.net.unroll(
-                    self.obs[None], self.prev_action[None], self.prev_reward[None], self.starts[None], self.lstm,
-                    columns=acting,
-                )
-                self.lstm = {**self.lstm, **state}
-                task_logits, _ = task_policy_logits(self.algo, logits)
-                action = sample_actions(task_logits[0], self.generator)
-                obs, reward, terminated, truncated, info = self.env.step(action.numpy())
-                ended = np.logical_or(terminated, truncated)
-                self._count_episodes(info)
-                reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
-                ended_t = torch.from_numpy(ended)
-                record["action"].append(action)
-                record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, obs, info))
-                record["done"].append(ended_t)
-                self.obs = torch.from_numpy(obs)
-                self.prev_action = torch.where(ended_t, 0, action)
-                self.prev_reward = torch.where(ended_t, 0.0, reward_t)
-                self.starts = ended_t
+        record = {k: [] for k in (*ROW_STATE, "action", "reward", "done")}
+        self._graph = {name: ([], []) for name in self._acting_columns()}
+        chain = {name: self.lstm[name] for name in self._graph}
+        for _ in range(unroll):
+            self._record_state(record)
+            logits = self._act_step(chain)
+            self.lstm = {**self.lstm, **{name: (h.detach(), c.detach()) for name, (h, c) in chain.items()}}
+            with torch.no_grad():
+                self._env_step(logits, record)
         # The state after the unroll is appended as step T: its value is the bootstrap.
-        record["obs"].append(self.obs)
-        record["prev_action"].append(self.prev_action)
-        record["prev_reward"].append(self.prev_reward)
-        record["starts"].append(self.starts)
+        self._record_state(record)
+        self._act_step(chain)
         return {k: torch.stack(v) for k, v in record.items()}
+
+    def _acting_columns(self) -> tuple[str, ...]:
+        """The columns that act. One-column variants act with f alone; h's recurrent state is
+        then carried on by its recomputation in _learn (state after T steps)."""
+        return ("f",) if self.algo.parameterisation == "one_column" else tuple(self.net.columns())
+
+    def _act_step(self, chain: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        """One step of the acting columns from their states in `chain` (advanced in place).
+
+        The input projection (torso and LSTM input weights) runs without gradients and enters
+        the recurrence as a leaf; the recurrence keeps its graph for _learn. Returns the
+        columns' logits ``[1, N, A]`` (no graph), the same bytes as ``net.unroll`` on this step.
+        """
+        n = self.num_envs
+        logits = {}
+        for name, (leaves, outputs) in self._graph.items():
+            col = getattr(self.net, name)
+            k, m = col.num_columns, n // col.num_columns
+            with torch.no_grad():
+                gates = col.encode(self.obs.reshape(k, m, *self.obs.shape[1:]), self.prev_action.reshape(k, m),
+                                   self.prev_reward.reshape(k, m))
+            gates.requires_grad_()
+            keep = (~self.starts).reshape(k, m, 1).to(gates.dtype)
+            h, c = chain[name]
+            hidden, (_, c) = col.recur(gates, (h * keep, c * keep))
+            chain[name] = (hidden, c)
+            leaves.append(gates)
+            outputs.append(hidden)
+            with torch.no_grad():
+                logits[name] = col.logits(hidden).reshape(1, n, -1)
+        return logits
+
+    def _record_state(self, record: dict[str, list]) -> None:
+        for key in ROW_STATE:
+            record[key].append(getattr(self, key))
+
+    def _env_step(self, logits: dict[str, Tensor], record: dict[str, list]) -> None:
+        """Sample the actions of `logits` (one step's column outputs), step the environments and
+        record the step; the acting state moves on to the next observation."""
+        task_logits, _ = task_policy_logits(self.algo, logits)
+        action = sample_actions(task_logits[0], self.generator)
+        obs, reward, terminated, truncated, info = self.env.step(action.numpy())
+        ended = np.logical_or(terminated, truncated)
+        self._count_episodes(info)
+        reward_t = torch.from_numpy(np.asarray(reward, dtype=np.float32))
+        ended_t = torch.from_numpy(ended)
+        record["action"].append(action)
+        record["reward"].append(self._bootstrapped_reward(reward_t, action, terminated, truncated, obs, info))
+        record["done"].append(ended_t)
+        self.obs = torch.from_numpy(obs)
+        self.prev_action = torch.where(ended_t, 0, action)
+        self.prev_reward = torch.where(ended_t, 0.0, reward_t)
+        self.starts = ended_t
 
     def _bootstrapped_reward(self, reward: Tensor, action: Tensor, terminated, truncated, obs, info: dict) -> Tensor:
         """The reward the n-step target sees: + gamma * V(final obs) where a time limit cut the
@@ -220,13 +269,7 @@ class Learner:
         if not self.config.hyper.bootstrap_time_limit or not cut.any():
             return reward
         column = ("f",) if self.algo.has_f else ("h",)
-        final_obs = np.asarray(info["final_obs"])
-        if final_obs.dtype == object:  # gymnasium's vector envs: one entry per env, None where none ended
-            dense = np.array(obs, copy=True)
-            for row in np.flatnonzero(info["_final_obs"]):
-                dense[row] = final_obs[row]
-            final_obs = dense
-        final_obs = torch.from_numpy(final_obs)
+        final_obs = torch.from_numpy(final_observations(obs, info))
         _, value, _ = self.net.unroll(
             final_obs[None], action[None], reward[None], torch.zeros_like(self.starts)[None],
             {name: self.lstm[name] for name in column}, columns=column,
@@ -245,14 +288,31 @@ class Learner:
     # ------------------------------------------------------------------ learning
 
     def _learn(self, batch: dict[str, Tensor], start_state) -> objective.ActorCriticLosses:
-        """Recompute the unroll with gradients and take one optimiser step."""
+        """The loss of the unroll and one optimiser step.
+
+        The acting columns' recurrence is the graph kept by _act; the layers batched over time
+        (torso and input projection, policy and value heads) run again here with gradients, over
+        all ``T + 1`` steps at once. The loss's backward pass ends at the recurrence's leaves,
+        whose gradients a second backward pass takes through the input projections: the same
+        operations, hence the same bytes, as recomputing the whole unroll.
+        """
         hyper = self.config.hyper
         steps = batch["action"].shape[0]
-        logits, values, after = self.net.unroll(
-            batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state, state_after=steps
-        )
-        if self.algo.parameterisation == "one_column":  # h did not act: continue from its recomputed state
+        logits: dict[str, Tensor] = {}
+        if self.algo.parameterisation == "one_column":  # h did not act: recompute it, continue from its state
+            logits, _, after = self.net.unroll(
+                batch["obs"], batch["prev_action"], batch["prev_reward"], batch["starts"], start_state,
+                columns=("h",), state_after=steps,
+            )
             self.lstm["h"] = tuple(x.detach() for x in after["h"])
+        projections, hiddens = {}, {}
+        for name, (_, outputs) in self._graph.items():
+            k = getattr(self.net, name).num_columns
+            projections[name] = getattr(self.net, name).encode(
+                *(group_by_column(batch[key], steps + 1, k) for key in ("obs", "prev_action", "prev_reward")))
+            hiddens[name] = torch.stack(outputs, dim=1)
+        acted, values = self.net.heads(hiddens)
+        logits.update(acted)
         task_logits, pi0_logits = task_policy_logits(self.algo, logits)
         losses = objective.actor_critic_loss(
             task_logits[:-1], batch["action"], batch["reward"], batch["done"], values[:-1], values[-1],
@@ -260,10 +320,17 @@ class Learner:
             pi0_logits=None if pi0_logits is None else pi0_logits[:-1], value_cost=hyper.value_cost,
             entropy_form=hyper.entropy_form,
         )
+        graph, self._graph = self._graph, None
         if not torch.isfinite(losses.total):
             return losses
         self.optimizer.zero_grad()
         losses.total.backward()
+        leaf_grads = []
+        for name, projection in projections.items():
+            leaves = graph[name][0]
+            grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
+            leaf_grads.append(torch.stack(grads, dim=1).reshape(projection.shape))
+        torch.autograd.backward(list(projections.values()), leaf_grads)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), hyper.max_grad_norm)
         if torch.isfinite(grad_norm):
             self.optimizer.step()
@@ -273,7 +340,11 @@ class Learner:
         """One update (act T steps, learn). Returns True when an evaluation point was reached."""
         start = {name: (h.detach(), c.detach()) for name, (h, c) in self.lstm.items()}
         batch = self._act()
-        losses = self._learn(batch, start)
+        return self.record_update(self._learn(batch, start))
+
+    def record_update(self, losses: objective.ActorCriticLosses) -> bool:
+        """Count the update whose losses these are: divergence, statistics, pi_0 evaluation,
+        evaluation point. Returns True when an evaluation point was reached (or the run ended)."""
         self.update += 1
         reason = divergence(losses)
         if reason is not None:

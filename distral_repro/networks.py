@@ -284,7 +284,6 @@ class DistralNet(nn.Module):
         """
         steps, n = obs.shape[:2]
         state_after = steps if state_after is None else state_after
-        logits: dict[str, Tensor] = {}
         hiddens: dict[str, Tensor] = {}
         new_state = {}
         for name, col in self.columns().items():
@@ -292,14 +291,9 @@ class DistralNet(nn.Module):
                 continue
             k = col.num_columns
             m = n // k
-
-            def group(x: Tensor) -> Tensor:  # [T, N, ...] -> [K, T*M, ...]
-                x = x.reshape(steps, k, m, *x.shape[2:]).transpose(0, 1)
-                return x.reshape(k, steps * m, *x.shape[3:])
-
-            gates = col.encode(group(obs), group(prev_action), group(prev_reward))
+            gates = col.encode(group_by_column(obs, steps, k), group_by_column(prev_action, steps, k), group_by_column(prev_reward, steps, k))
             gates = gates.reshape(k, steps, m, -1)
-            keep = (~group(starts)).reshape(k, steps, m, 1).to(gates.dtype)
+            keep = (~group_by_column(starts, steps, k)).reshape(k, steps, m, 1).to(gates.dtype)
             h, c = state[name]
             outs = []
             for t, (gates_t, keep_t) in enumerate(zip(gates.unbind(1), keep.unbind(1))):
@@ -307,18 +301,35 @@ class DistralNet(nn.Module):
                 outs.append(h)
                 if t + 1 == state_after:
                     new_state[name] = (h, c)
-            hidden = torch.stack(outs, dim=1)  # [K, T, M, H]
-            logits[name] = _ungroup(col.logits(hidden.reshape(k, steps * m, -1)), steps, k, m)
-            hiddens[name] = hidden
+            hiddens[name] = torch.stack(outs, dim=1)  # [K, T, M, H]
+        logits, values = self.heads(hiddens)
+        return logits, values, new_state
+
+    def heads(self, hiddens: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor | None]:
+        """Policy logits and values from the recurrent outputs of an unroll.
+
+        Args:
+            hiddens: per column run, its LSTM outputs ``[K, T, M, H]`` (``M = N / K``).
+
+        Returns:
+            ``logits`` {"h": [T, N, A], "f": [T, N, A]} (the columns given) and ``values``
+            ``[T, N]`` (None when the value column is not among them), as :meth:`unroll`.
+        """
+        logits: dict[str, Tensor] = {}
+        for name, hidden in hiddens.items():
+            k, steps, m = hidden.shape[:3]
+            logits[name] = _ungroup(self.columns()[name].logits(hidden.reshape(k, steps * m, -1)), steps, k, m)
         value_source = "f" if self.f is not None else "h"
         if value_source not in hiddens:
-            return logits, None, new_state
+            return logits, None
         hidden = hiddens[value_source]  # [K, T, M, H]
+        k, steps, m = hidden.shape[:3]
+        n = k * m
         workers = n // self.num_tasks
         by_task = hidden.transpose(0, 1).reshape(steps, self.num_tasks, workers, -1).transpose(0, 1)
         values = self.value(by_task.reshape(self.num_tasks, steps * workers, -1))  # [tasks, T*W]
         values = values.reshape(self.num_tasks, steps, workers).transpose(0, 1).reshape(steps, n)
-        return logits, values, new_state
+        return logits, values
 
 
 #: Gains of the orthogonal initialisation, the standard ones of A2C/PPO baselines (SB3's
@@ -344,7 +355,14 @@ def orthogonal_init_(net: nn.Module) -> None:
             raise ValueError(f"orthogonal_init_: no gain for parameter {name!r}; add it to ORTHOGONAL_GAINS")
 
 
+def group_by_column(x: Tensor, steps: int, k: int) -> Tensor:
+    """``[T, N, ...]`` -> ``[K, T*M, ...]``: the rows of each column together, time-major within it."""
+    m = x.shape[1] // k
+    x = x.reshape(steps, k, m, *x.shape[2:]).transpose(0, 1)
+    return x.reshape(k, steps * m, *x.shape[3:])
+
+
 def _ungroup(x: Tensor, steps: int, k: int, m: int) -> Tensor:
-    """``[K, T*M, ...]`` -> ``[T, N, ...]`` (inverse of the grouping in :meth:`DistralNet.unroll`)."""
+    """``[K, T*M, ...]`` -> ``[T, N, ...]`` (inverse of :func:`group_by_column`)."""
     x = x.reshape(k, steps, m, *x.shape[2:]).transpose(0, 1)
     return x.reshape(steps, k * m, *x.shape[3:])

@@ -1,4 +1,4 @@
-"""`python -m distral_repro.bench envs|train|jobs|learning|scheduler|units`: speed, memory, learning per core-second, live units."""
+"""`python -m distral_repro.bench envs|train|jobs|learning|scheduler|units|seeds|recompute`: speed, memory, learning per core-second, live units, batching."""
 
 import importlib
 import sys
@@ -10,6 +10,8 @@ BENCHMARKS = {
     "learning": "distral_repro.bench.learning",
     "scheduler": "distral_repro.bench.scheduler",
     "units": "distral_repro.bench.units",
+    "seeds": "distral_repro.bench.seeds",
+    "recompute": "distral_repro.bench.recompute",
 }
 
 
