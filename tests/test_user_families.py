@@ -291,7 +291,7 @@ def test_the_default_config_defines_the_readme_family_and_slurm_plans_it(tmp_pat
     (workdir / "slurm").mkdir()
     (workdir / "slurm" / "config.yaml").write_bytes((REPO / "slurm" / "config.yaml").read_bytes())
     jobs = planned_jobs(workdir, "--config", "environments=[maze,minigrid4]")
-    assert jobs["train"] == 7 * 2 * 3 * 3 * 4 and jobs["family_definition"] == 1
+    assert jobs["train"] == 7 * 2 * 3 * 3 * 2 and jobs["family_definition"] == 1
     assert planned_jobs(workdir, "--profile", "slurm", "--config", "environments=[maze,minigrid4]") == jobs
 
 
