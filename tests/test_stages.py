@@ -85,8 +85,9 @@ def test_final_claims_are_judged_on_the_confirmation_runs_robustness_on_the_grid
     assert {t.stage_used for t in c1.tests} == {"confirmation"}
     # C4 pools every run of an algorithm: always the grid's
     assert {t.stage_used for t in claim_of(stages, "C4").tests} == {"grid"}
+    # C2 is a late-stage claim (config/claims.yaml): its KL+ent pair is judged on the confirmation runs
     compared = [part for part in comparisons(claim_of(stages, "C2")) if part.missing is None]
-    assert compared and all("(grid)" in part.description for part in compared)
+    assert compared and all("(confirmation)" in part.description for part in compared)
 
 
 def test_confirmation_runs_are_scored_on_the_grids_scale(tmp_path):
