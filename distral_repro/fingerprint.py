@@ -3,6 +3,7 @@
     python -m distral_repro.fingerprint                      # print the fingerprints (JSON)
     python -m distral_repro.fingerprint --check tests/golden/numerics.json
     python -m distral_repro.fingerprint --write tests/golden/numerics.json
+    python -m distral_repro.fingerprint --check tests/golden/numerics.json --runs maze/A3C lasertag/KL+ent_2col
 
 A fingerprint trains every algorithm for a few updates (smoke preset, maze and laser tag,
 the learner of ``train``), writes ``progress.csv`` and ``pi0_eval.csv`` as ``train`` does and
@@ -59,12 +60,19 @@ def fingerprint(algo: str, env: str, budget: dict | None = None) -> dict[str, st
     }
 
 
-def fingerprints(cases=CASES) -> dict[str, dict[str, str]]:
+def run_names(cases=CASES) -> list[str]:
+    """'env/algo' of every fingerprinted run."""
+    return [f"{env}/{algo}" for env, algos in cases for algo in algos]
+
+
+def fingerprints(cases=CASES, only: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """The fingerprint of every case (or of the runs named in `only`, 'env/algo')."""
     import torch
 
     torch.set_num_threads(1)
     numerics.check_active()
-    return {f"{env}/{algo}": fingerprint(algo, env) for env, algos in cases for algo in algos}
+    return {f"{env}/{algo}": fingerprint(algo, env) for env, algos in cases for algo in algos
+            if only is None or f"{env}/{algo}" in only}
 
 
 def differences(mine: dict, golden: dict) -> list[str]:
@@ -81,15 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--check", metavar="JSON", help="compare with these fingerprints; exit 1 naming each difference")
     group.add_argument("--write", metavar="JSON", help="write the fingerprints to this file")
+    parser.add_argument("--runs", nargs="+", metavar="ENV/ALGO", choices=run_names(),
+                        help="only these runs (with --check: compared with their golden fingerprints alone)")
     args = parser.parse_args(argv)
+    if args.runs and args.write:
+        parser.error("--write writes every run's fingerprint: drop --runs")
     golden = None
     if args.check:
         try:
             golden = json.loads(Path(args.check).read_text())["runs"]
+            if args.runs:
+                golden = {run: golden.get(run, {}) for run in args.runs}
         except (OSError, ValueError, KeyError) as error:
             print(f"distral_repro.fingerprint: error: cannot read fingerprints {args.check}: {error}", file=sys.stderr)
             return 2
-    result = {"numerics": numerics.describe(threads=1), "runs": fingerprints()}
+    result = {"numerics": numerics.describe(threads=1), "runs": fingerprints(only=args.runs)}
     text = json.dumps(result, indent=1, sort_keys=True) + "\n"
     if args.write:
         from distral_repro.runio import atomic_write_bytes

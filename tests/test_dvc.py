@@ -26,6 +26,9 @@ import yaml
 
 from distral_repro import dvc_sync
 
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import copy_study  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -184,8 +187,13 @@ class AuditedRepo:
 
 
 @pytest.fixture(scope="session")
-def audited_repo(tmp_path_factory) -> AuditedRepo:
-    """A git + DVC repo with one smoke run made by Snakemake and recorded by `dvc commit`."""
+def audited_repo(smoke_study, tmp_path_factory) -> AuditedRepo:
+    """A git + DVC repo with one smoke run made by Snakemake and recorded by `dvc commit`.
+
+    The run is the session's smoke study (tests/conftest.py), copied in with Snakemake's
+    metadata, so the suite trains the smoke grid once; Snakemake then runs here as a user's
+    `snakemake --cores all` would and finds it up to date (checked below: were it not, it
+    would rebuild what it must, and this fixture says so)."""
     home = tmp_path_factory.mktemp("dvc-audit")
     repo = home / "repo"
     repo.mkdir()
@@ -196,7 +204,10 @@ def audited_repo(tmp_path_factory) -> AuditedRepo:
     sh.git("add", "-A")
     sh.git("commit", "-q", "-m", "workflow, smoke preset")
 
-    sh.snakemake()
+    copy_study(smoke_study, repo)
+    done = sh.snakemake()
+    assert "Nothing to be done" in done.stdout + done.stderr, (
+        "the session's smoke study is not up to date under the DVC repo's config:\n" + done.stderr[-3000:])
     # Non-interactive: `dvc commit` asks before recording a changed stage; -f answers yes.
     sh.dvc("commit", "-f")
     sh.git("add", "-A")

@@ -13,32 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import copy_study, copy_workflow, run_snakemake  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "rules", "config", "profiles")
 FIGURES = ("fig3_gridworld", "fig4_maze", "fig4_navigation", "fig4_lasertag", "fig4_maze_pi0", "overview",
            "profile_maze", "profile_navigation", "profile_lasertag")
-
-
-def copy_workflow(dest: Path) -> Path:
-    """Snakefile, rules/, config/ and profiles/ in a fresh folder (the package comes from the install)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name)
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # run the package of this checkout
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env, capture_output=True, text=True
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+snakemake = run_snakemake
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
@@ -142,10 +123,12 @@ def test_the_workflow_profile_is_loaded_and_never_slower_than_snakemakes_default
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """The smoke preset through real Snakemake, end to end (about 1.5 minutes on 2 cores)."""
+def smoke_run(smoke_study, tmp_path_factory) -> Path:
+    """A copy of the session's smoke study (tests/conftest.py), which these tests change."""
     workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    snakemake(workdir, "--cores", "2", "--config", "preset=smoke")
+    copy_study(smoke_study, workdir)
+    dry = snakemake(workdir, "-n", "--config", "preset=smoke")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
     return workdir
 
 
