@@ -18,11 +18,4 @@ mkdir -p "$dest/runs"
 done | tar -cf - -T -) | tar -xf - -C "$dest/runs"
 echo "$(find "$dest/runs" -name summary.json | wc -l) finished runs in $dest/runs"
 test -f "$src/results/claims.md" || exit 0
-rm -rf "$dest/tables" "$dest/figures" "$dest/selection"
-mkdir -p "$dest/tables" "$dest/figures" "$dest/selection"
-cp "$src"/results/tables/* "$dest/tables/"
-cp "$src"/results/claims.md "$src"/results/claims.csv "$src"/results/metrics.json \
-   "$src"/results/reference_scores.csv "$dest/"
-cp "$src"/results/selection/*.csv "$dest/selection/"
-cp "$src"/paper_figures/*.png "$dest/figures/"
-git -C "$src" rev-parse HEAD > "$dest/COMMIT"
+bash "$(dirname "$0")/../publish_outputs.sh" "$src" "$dest"
