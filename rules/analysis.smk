@@ -43,13 +43,6 @@ SELECT_SHELL = (
 )
 
 
-def selection_input(wildcards) -> dict:
-    """The grid's runs of the env and the references, or SELECTION_FROM's table of the env."""
-    if SELECTION_FROM:
-        return {"published": repo_file(f"{SELECTION_FROM}/{wildcards.env}.csv")}
-    return {"runs": run_files([wildcards.env]), "references": REFERENCES}
-
-
 checkpoint select_settings:
     input:
         unpack(selection_input),

@@ -340,6 +340,14 @@ def selection_rows(env: str) -> list[tuple[str, str]]:
         return [(row["algo"], row["setting"]) for row in csv.DictReader(table)]
 
 
+def selection_input(wildcards) -> dict:
+    """Checkpoint select_settings' input: the env's grid runs and the references (REFERENCES,
+    rules/analysis.smk), or SELECTION_FROM's table of the env."""
+    if SELECTION_FROM:
+        return {"published": repo_file(f"{SELECTION_FROM}/{wildcards.env}.csv")}
+    return {"runs": run_files([wildcards.env]), "references": REFERENCES}
+
+
 def confirmation_dirs(envs=None) -> list[str]:
     """The confirmation runs of the given environments (default all): each algorithm at the
     setting its env's selection names, for every confirmation seed."""
