@@ -7,6 +7,8 @@
 #   snakemake --cores all --config preset=smoke    tiny budgets: the end-to-end test
 #   snakemake --cores all --profile slurm          the same on a Slurm cluster
 #   snakemake paper_figures/fig4_maze.pdf          one figure and only the jobs it needs
+#   snakemake --cores all --configfile config/long_horizon.yaml
+#                                                  the long-horizon study, in studies/long_horizon/
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -55,3 +57,5 @@ rule all:
         "results/metrics.json",
         "results/claims.md",
         expand("paper_figures/{name}.pdf", name=FIGURES),
+        # a study whose settings another study chose: the rows it took (confirmation.selection_from)
+        [SELECTION.format(env=env) for env in SELECTED],

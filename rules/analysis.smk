@@ -1,9 +1,12 @@
 # Aggregation and figures: read only the run files, never train.
+import shlex
 
-TABLES = ["all_runs", "settings", "best_settings", "best_settings_returns", "probability_of_improvement",
-          "primary_tests"]
-# The pre-registered primary tests of the claims (docs/statistics.md).
-CLAIMS_FILE = "config/claims.yaml"
+# The grid's tables (none in a study without a grid: SELECTION_FROM), then the primary tests'.
+GRID_TABLES = [] if SELECTION_FROM else ["all_runs", "settings", "best_settings", "best_settings_returns",
+                                         "probability_of_improvement"]
+TABLES = GRID_TABLES + ["primary_tests"]
+# The pre-registered primary tests of the claims (docs/statistics.md; config key `claims`).
+CLAIMS_FILE = repo_file(CLAIMS)
 REFERENCES = "results/reference_scores.csv"
 
 
@@ -29,11 +32,20 @@ rule reference_scores:
 
 # Stage 1 -> stage 2: per env, each algorithm's best grid setting (fewest diverged, then the
 # highest mean score over the last quarter of the curve: the tables' rule too), read by
-# confirmation_dirs() to know the confirmation runs.
+# confirmation_dirs() to know the confirmation runs. With SELECTION_FROM (no grid): the rows of
+# this study's algorithms copied from that study's table, the record of the settings it reran.
+SELECT_SHELL = (
+    "python -m distral_repro.analysis.select --env {wildcards.env} --from {input.published:q} --algos "
+    + " ".join(shlex.quote(algo) for algo in ALGOS) + " --out {output:q} > {log:q} 2>&1"
+    if SELECTION_FROM else
+    "python -m distral_repro.analysis.select --env {wildcards.env} --references {input.references:q}"
+    " --out {output:q} {params.runs:q} > {log:q} 2>&1"
+)
+
+
 checkpoint select_settings:
     input:
-        lambda wildcards: run_files([wildcards.env]),
-        references=REFERENCES,
+        unpack(selection_input),
     output:
         SELECTION,
     conda:
@@ -43,8 +55,7 @@ checkpoint select_settings:
     params:
         runs=lambda wildcards: run_dirs([wildcards.env]),
     shell:
-        "python -m distral_repro.analysis.select --env {wildcards.env} --references {input.references:q}"
-        " --out {output:q} {params.runs:q} > {log:q} 2>&1"
+        SELECT_SHELL
 
 
 CONFIRMATION_TABLES = ["confirmation_runs", "confirmation", "confirmation_probability_of_improvement"] if CONFIRM_STEPS else []
@@ -61,7 +72,7 @@ rule aggregate:
     output:
         tables=expand("results/tables/{name}.{ext}", name=TABLES + CONFIRMATION_TABLES, ext=("csv", "md")),
         curves="results/tables/learning_curves.csv",
-        profiles="results/tables/performance_profiles.csv",
+        profiles=[] if SELECTION_FROM else "results/tables/performance_profiles.csv",
         metrics="results/metrics.json",
         claims_csv="results/claims.csv",
         claims_md=report("results/claims.md", caption="report/claims.rst", category="Claims"),

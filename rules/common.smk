@@ -1,5 +1,6 @@
 # Config resolution (preset), validation and the grid, shared by every rule file.
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -7,7 +8,10 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-CONFIG_DIR = Path(workflow.basedir) / "config"
+from distral_repro.analysis.preregistration import PreregistrationError, load_preregistration
+
+REPO = Path(workflow.basedir)
+CONFIG_DIR = REPO / "config"
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -58,10 +62,17 @@ def _check_positive(config: dict) -> None:
 
 
 def _integer_seeds(config: dict) -> None:
-    """`--config seeds=[0,1]` arrives as strings; the schema then checks integers (and their range)."""
+    """`--config seeds=[0,1]` (or `confirmation={steps_per_task: {maze: 3200}}`) arrives as strings;
+    the schema then checks integers (and their range)."""
+
+    def integer(value):
+        return int(value) if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()) else value
+
     for node in (config, config.get("gridworld") or {}, config.get("confirmation") or {}):
         if isinstance(node.get("seeds"), list):
-            node["seeds"] = [int(s) if isinstance(s, str) and re.fullmatch(r"[+-]?\d+", s.strip()) else s for s in node["seeds"]]
+            node["seeds"] = [integer(s) for s in node["seeds"]]
+        if isinstance(node.get("steps_per_task"), dict):
+            node["steps_per_task"] = {env: integer(steps) for env, steps in node["steps_per_task"].items()}
 
 
 def _schema_message(error) -> str:
@@ -140,7 +151,9 @@ ENVS = config["environments"]
 BETAS = config["betas"]
 LRS = config["lrs"]
 SEEDS = config["seeds"]
-GW_METHODS = config["gridworld"]["methods"]
+# The grid-world experiment (claim C7); `gridworld: null` for none.
+GRIDWORLD = config.get("gridworld") or {"methods": [], "seeds": []}
+GW_METHODS = GRIDWORLD["methods"]
 # User families (config key `families`): each run of one reads its definition from
 # results/runs/NAME/family.yaml, written by rule family_definition.
 FAMILIES = config.get("families") or {}
@@ -178,7 +191,42 @@ if AA_CHECK:
     if set(AA_CHECK["seeds"]) & (set(SEEDS) | set(CONFIRM_SEEDS)):
         raise ValueError(f"config key 'confirmation.aa_check.seeds': {sorted(set(AA_CHECK['seeds']) & (set(SEEDS) | set(CONFIRM_SEEDS)))} "
                          "are seeds of the grid or the confirmation runs; the A/A check needs seeds of its own")
-GW_SEEDS = config["gridworld"]["seeds"]
+def _shown(path) -> str:
+    """A path given relative to the repository, as read (and named in messages) from here."""
+    return str(path) if os.path.isabs(path) else os.path.relpath(REPO / path)
+
+
+# Settings chosen by another study (config key confirmation.selection_from, e.g.
+# config/long_horizon.yaml): its selection tables ENV.csv, read now, the rows of this study's
+# algorithms, instead of a grid of this study's own (none is trained: every environment's runs
+# are confirmation runs). A missing table or algorithm stops here, before any job.
+SELECTION_FROM = CONFIRMATION.get("selection_from")
+SELECTED = {}  # env -> [(algo, setting)] of SELECTION_FROM's tables
+if SELECTION_FROM:
+    from distral_repro.analysis.select import SelectionError, read_selection
+
+    _unbudgeted = [env for env in ENVS if env not in CONFIRM_STEPS]
+    if _unbudgeted:
+        refuse(f"config key 'confirmation.steps_per_task': no budget for {', '.join(_unbudgeted)}; with "
+               "confirmation.selection_from every environment is trained in confirmation runs only (there is no grid)")
+    for _env in ENVS:
+        try:
+            _, _rows = read_selection(_shown(Path(SELECTION_FROM) / f"{_env}.csv"), _env, ALGOS)
+        except SelectionError as _error:
+            refuse(f"config key 'confirmation.selection_from': {_error}")
+        SELECTED[_env] = [(row["algo"], row["setting"]) for row in _rows]
+# The pre-registered primary tests (config key claims, relative to the repository): a malformed
+# file, or a grid-stage test in a study without a grid, stops here rather than after the training.
+CLAIMS = config.get("claims", "config/claims.yaml")
+try:
+    _prereg = load_preregistration(_shown(CLAIMS))
+except PreregistrationError as _error:
+    refuse(f"config key 'claims': {_error}")
+_grid_tests = [t.label for t in _prereg.tests if t.stage == "grid" and SELECTION_FROM]
+if _grid_tests:
+    refuse(f"config key 'claims': {', '.join(_grid_tests)} test the grid, and this study has none "
+           "(confirmation.selection_from); leave them out of its claims file")
+GW_SEEDS = GRIDWORLD["seeds"]
 # What the agents observe (config keys view, image_size; docs/first_person.md): the training
 # command's view options, empty for the default window view so that its jobs' command is unchanged.
 VIEW = config.get("view", "window")
@@ -209,6 +257,23 @@ def train_retries(resources: dict) -> int | None:
 
 TRAIN_RETRIES = train_retries(TRAIN_RESOURCES)
 
+# A study of its own directory (config key study_dir, e.g. config/long_horizon.yaml): its results,
+# logs, figures and Snakemake metadata there (Snakemake's workdir), beside the default study's in
+# the repository root; set once the config passed every check, so that a refused config creates
+# nothing. The repository's files that rules read are named through repo_file().
+STUDY_DIR = config.get("study_dir")
+if STUDY_DIR:
+
+    workdir: str(REPO / STUDY_DIR)
+
+
+def repo_file(path: str) -> str:
+    """A file of the repository (`path` relative to it) as the rules name it: unchanged in the
+    repository's own study, else relative to the study's directory."""
+    if not STUDY_DIR:
+        return path
+    return os.path.relpath(REPO.resolve() / path, Path.cwd().resolve())
+
 # Software of every rule for `--sdm conda` (path relative to the rule files).
 CONDA_ENV = "envs/distral.yaml"
 
@@ -217,12 +282,14 @@ CONFIRM_RUN_DIR = "results/confirmation/{env}/{algo}/beta{beta}_lr{lr}_seed{seed
 # One row per algorithm: its best grid setting (checkpoint select_settings).
 SELECTION = "results/selection/{env}.csv"
 GW_RUN_DIR = "results/gridworld/{method}/seed{seed}"
-# The pi_0-alone panel exists for maze only (as in the paper's Figure 4).
+# The pi_0-alone panel exists for maze only (as in the paper's Figure 4); the performance
+# profiles need a grid (every beta x lr x seed), Figure 3 the grid-world runs.
 FIGURES = (
     [f"fig4_{env}" for env in ENVS]
-    + [f"profile_{env}" for env in ENVS]
+    + ([] if SELECTION_FROM else [f"profile_{env}" for env in ENVS])
     + (["fig4_maze_pi0"] if "maze" in ENVS else [])
-    + ["fig3_gridworld", "overview"]
+    + (["fig3_gridworld"] if GW_METHODS and GW_SEEDS else [])
+    + ["overview"]
 )
 
 
@@ -230,17 +297,30 @@ def _alternatives(values) -> str:
     return "|".join(re.escape(str(v)) for v in values)
 
 
+def _with_selected(values: list[str], part: str) -> list[str]:
+    """The grid's betas (lrs) and those of SELECTION_FROM's settings (`part` beta or lr)."""
+    if not SELECTED:
+        return values
+    from distral_repro.analysis.select import SETTING_STEM
+
+    chosen = [SETTING_STEM.match(setting)[part] for rows in SELECTED.values() for _, setting in rows]
+    return list(values) + sorted(set(chosen) - set(values))
+
+
 wildcard_constraints:
     env=_alternatives(ENVS),
     algo=_alternatives(ALGOS),
-    beta=_alternatives(BETAS),
-    lr=_alternatives(LRS),
+    beta=_alternatives(_with_selected(BETAS, "beta")),
+    lr=_alternatives(_with_selected(LRS, "lr")),
     seed=r"\d+",
-    method=_alternatives(GW_METHODS),
+    method=_alternatives(GW_METHODS) or "(?!)",
 
 
 def run_dirs(envs=None) -> list[str]:
-    """Every training run directory of the grid (of the given environments)."""
+    """Every training run directory of the grid (of the given environments); none when the
+    settings come from another study (SELECTION_FROM)."""
+    if SELECTION_FROM:
+        return []
     return expand(RUN_DIR, env=envs or ENVS, algo=ALGOS, beta=BETAS, lr=LRS, seed=SEEDS)
 
 
@@ -249,31 +329,43 @@ def run_files(envs=None) -> list[str]:
     return [f"{d}/{name}" for d in run_dirs(envs) for name in ("summary.json", "progress.csv")]
 
 
-def confirmation_dirs(envs=None) -> list[str]:
-    """The confirmation runs of the given environments (default all): each algorithm at the
-    setting its env's selection table names, for every confirmation seed. Reading the table
-    makes the caller wait for checkpoint select_settings, i.e. for that env's whole grid."""
+def selection_rows(env: str) -> list[tuple[str, str]]:
+    """(algo, setting) of every algorithm of env's selection: SELECTION_FROM's, known now, else
+    the output of checkpoint select_settings, which makes the caller wait for env's whole grid."""
     import csv
 
+    if SELECTION_FROM:
+        return SELECTED[env]
+    with open(checkpoints.select_settings.get(env=env).output[0], newline="") as table:
+        return [(row["algo"], row["setting"]) for row in csv.DictReader(table)]
+
+
+def selection_input(wildcards) -> dict:
+    """Checkpoint select_settings' input: the env's grid runs and the references (REFERENCES,
+    rules/analysis.smk), or SELECTION_FROM's table of the env."""
+    if SELECTION_FROM:
+        return {"published": repo_file(f"{SELECTION_FROM}/{wildcards.env}.csv")}
+    return {"runs": run_files([wildcards.env]), "references": REFERENCES}
+
+
+def confirmation_dirs(envs=None) -> list[str]:
+    """The confirmation runs of the given environments (default all): each algorithm at the
+    setting its env's selection names, for every confirmation seed."""
     dirs = []
     for env in envs or ENVS:
         if env not in CONFIRM_STEPS:
             continue
-        with open(checkpoints.select_settings.get(env=env).output[0], newline="") as table:
-            for row in csv.DictReader(table):
-                dirs += [f"results/confirmation/{env}/{row['algo']}/{row['setting']}_seed{seed}" for seed in CONFIRM_SEEDS]
+        for algo, setting in selection_rows(env):
+            dirs += [f"results/confirmation/{env}/{algo}/{setting}_seed{seed}" for seed in CONFIRM_SEEDS]
     return dirs
 
 
 def aa_dirs() -> list[str]:
-    """The A/A check's runs: its algorithm at the setting its env's selection table names, on its
-    own seeds (waits for checkpoint select_settings of that env, like the confirmation runs)."""
-    import csv
-
+    """The A/A check's runs: its algorithm at the setting its env's selection names, on its own
+    seeds (waiting for checkpoint select_settings of that env, like the confirmation runs)."""
     if not AA_CHECK:
         return []
-    with open(checkpoints.select_settings.get(env=AA_CHECK["env"]).output[0], newline="") as table:
-        setting = next(row["setting"] for row in csv.DictReader(table) if row["algo"] == AA_CHECK["algo"])
+    setting = next(s for algo, s in selection_rows(AA_CHECK["env"]) if algo == AA_CHECK["algo"])
     return [f"results/confirmation/{AA_CHECK['env']}/{AA_CHECK['algo']}/{setting}_seed{seed}" for seed in AA_CHECK["seeds"]]
 
 

@@ -30,6 +30,10 @@ budget) also:
     tables/confirmation.csv + .md                            per env x algo: mean and IQM with CIs
     tables/confirmation_probability_of_improvement.csv + .md P(Distral variant > baseline)
 
+A study without a grid (its settings chosen by another study's: config/long_horizon.yaml) gives
+only --confirmation runs and no RUN_DIR: the grid's tables and performance profiles are then not
+written, and its claims file may name no grid-stage test.
+
 --aa RUN_DIR (repeated) are the A/A check's runs: one algorithm at one setting on seeds of its
 own, compared as another algorithm with the confirmation runs (else the grid runs) of the same
 env, algorithm and setting on the other seeds.
@@ -100,7 +104,7 @@ def metrics(study: Study | Stages, gridworld: list[GridworldRun], claims: list[C
     stages = as_stages(study)
     study = stages.grid
     out: dict = {}
-    for (env, algo), res in study.results.items():
+    for (env, algo), res in (study.results.items() if study is not None else ()):
         out.setdefault(env, {})[algo] = {
             **_headline(res),
             "early_auc_score": res.early_auc.mean,
@@ -135,7 +139,7 @@ def learning_curves(stages: Stages) -> pd.DataFrame:
     """The curves behind the figures: each env's confirmation runs where there are, else its grid's."""
     tables = {}  # each study's curves once, not once per env
     frames = []
-    for env in stages.grid.envs:
+    for env in stages.envs:
         late = stages.late(env)
         if late.stage not in tables:
             tables[late.stage] = late.learning_curves_table()
@@ -150,14 +154,14 @@ def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[Grid
     stages = as_stages(study)
     study = stages.grid
     claims, aa = evaluate_claims(stages, gridworld, prereg)
-    tables = {
+    tables = {} if study is None else {
         "all_runs": study.all_runs_table(),
         "settings": study.settings_table(),
         "best_settings": study.best_settings_table(),
         "best_settings_returns": study.best_settings_returns_table(),
         "probability_of_improvement": study.probability_of_improvement_table(),
-        "primary_tests": primary_tests_table(claims, aa),
     }
+    tables["primary_tests"] = primary_tests_table(claims, aa)
     if stages.confirmation is not None:
         tables.update({
             "confirmation_runs": stages.confirmation.all_runs_table(),
@@ -165,17 +169,18 @@ def write_outputs(results_dir: Path, study: Study | Stages, gridworld: list[Grid
             "confirmation_probability_of_improvement": stages.confirmation.probability_of_improvement_table(),
         })
     curves = learning_curves(stages)
-    profiles = study.performance_profiles_table()
+    profiles = study.performance_profiles_table() if study is not None else None  # every run of the grid
     claim_rows = claims_table(claims)
     headline = metrics(stages, gridworld, claims, aa)
-    claims_md = claims_markdown(claims, aa, prereg, {env: refs.source for env, refs in study.refs.items()})
+    claims_md = claims_markdown(claims, aa, prereg, {env: stages.late(env).refs[env].source for env in stages.envs})
 
     written = []
     for name, table in tables.items():
         written.append(atomic_write_csv(results_dir / "tables" / f"{name}.csv", table))
         written.append(atomic_write_text(results_dir / "tables" / f"{name}.md", markdown_table(table)))
     written.append(atomic_write_csv(results_dir / "tables" / "learning_curves.csv", curves))
-    written.append(atomic_write_csv(results_dir / "tables" / "performance_profiles.csv", profiles))
+    if profiles is not None:
+        written.append(atomic_write_csv(results_dir / "tables" / "performance_profiles.csv", profiles))
     written.append(atomic_write_json(results_dir / "metrics.json", headline))
     written.append(atomic_write_csv(results_dir / "claims.csv", claim_rows))
     written.append(atomic_write_text(results_dir / "claims.md", claims_md))
@@ -198,11 +203,12 @@ def aa_study(aa_runs: list[Run], stages: Stages, refs: References, first_dir: st
         raise RunFileError(first_dir, "the A/A runs must be one env, algorithm and setting")
     env, algo, setting = keys.pop()
     seeds = {r.seed for r in aa_runs}
-    source = stages.confirmation if stages.confirmation and env in stages.confirmation.envs else stages.grid
-    others = [r for r in source.runs if (r.env, r.algo, r.setting) == (env, algo, setting) and r.seed not in seeds]
+    source = stages.late(env)
+    others = [] if source is None else [
+        r for r in source.runs if (r.env, r.algo, r.setting) == (env, algo, setting) and r.seed not in seeds]
     if not others:
-        raise RunFileError(first_dir, f"no {source.stage} runs of {env} {algo} at this setting on other seeds to "
-                                      "compare the A/A runs with")
+        raise RunFileError(first_dir, f"no {source.stage if source else 'grid'} runs of {env} {algo} at this setting "
+                                      "on other seeds to compare the A/A runs with")
     first, second = seed_label(algo, others), seed_label(algo, aa_runs)
     runs = [replace(r, algo=first) for r in others] + [replace(r, algo=second) for r in aa_runs]
     return Study(runs, refs, stage=source.stage, scale_of=stages.grid)
@@ -210,15 +216,18 @@ def aa_study(aa_runs: list[Run], stages: Stages, refs: References, first_dir: st
 
 def load_stages(run_dirs: list[str], confirmation_dirs: list[str], references: Path,
                 aa_dirs: list[str] = ()) -> Stages:
-    """The grid's runs, the confirmation runs (scored on the grid's scale) and the A/A pair as a Stages."""
+    """The grid's runs, the confirmation runs (scored on the grid's scale) and the A/A pair as a
+    Stages; without grid runs (a study whose settings another study chose) its grid is None."""
     # runs first: name a bad one
     grid_runs, confirmation_runs, aa_runs = load_runs(run_dirs), load_runs(confirmation_dirs), load_runs(list(aa_dirs))
     refs = References.load(references)
-    grid = Study(grid_runs, refs)
+    if not grid_runs and not confirmation_runs:
+        raise ValueError("no runs given")
+    grid = Study(grid_runs, refs) if grid_runs else None
     stages = Stages(grid)
     if confirmation_runs:
         stages.confirmation = Study(confirmation_runs, refs, stage="confirmation", scale_of=grid)
-        unknown = sorted(set(stages.confirmation.envs) - set(grid.envs))
+        unknown = sorted(set(stages.confirmation.envs) - set(grid.envs)) if grid is not None else []
         if unknown:
             raise RunFileError(confirmation_dirs[0], f"confirmation runs of {', '.join(unknown)} but no grid runs of it")
     if aa_runs:
@@ -295,13 +304,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_references_argument(parser)
     parser.add_argument(
         "--gridworld",
-        nargs="+",
+        nargs="*",
         default=[],
         metavar="GW_RUN_DIR",
         help="grid-world run dirs (results/gridworld/{method}/seed{seed}); claim C7",
     )
     add_confirmation_argument(parser)
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="deep-RL run directories")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="the grid's run directories (none in a study without a grid: --confirmation runs only)")
 
 
 def split_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -314,8 +324,8 @@ def split_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
     cut = next((i for i, n in enumerate(names) if not GRIDWORLD_DIR_NAME.match(n)), len(names))
     args.run_dirs = args.gridworld[cut:] + args.run_dirs
     args.gridworld = args.gridworld[:cut]
-    if not args.run_dirs:
-        parser.error("at least one RUN_DIR is required")
+    if not args.run_dirs and not getattr(args, "confirmation", None):
+        parser.error("at least one RUN_DIR (or --confirmation RUN_DIR) is required")
 
 
 def main(argv: list[str] | None = None) -> int:

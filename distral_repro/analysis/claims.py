@@ -17,7 +17,9 @@ exploratory and never decides a verdict.
 A study has one or two stages (`Stages`): the grid (every beta x lr x seed at the preset's
 budget) and, where configured, the confirmation runs (each env x algorithm at its best grid
 setting, fresh seeds, a longer budget); the A/A check (`Stages.aa`) compares two disjoint seed
-sets of one algorithm at one setting as two algorithms, through the same machinery.
+sets of one algorithm at one setting as two algorithms, through the same machinery. A study whose
+settings another study chose (the long-horizon study, config/long_horizon.yaml) has confirmation
+runs and no grid.
 """
 
 from __future__ import annotations
@@ -50,11 +52,11 @@ ONE_SEED = "one run: no run-to-run variation to test against"
 class Stages:
     """The grid and, where configured, the confirmation runs of one study, and the A/A pair."""
 
-    grid: Study
+    grid: Study | None  # None: a study without a grid (its settings chosen by another study's)
     confirmation: Study | None = None
     aa: Study | None = None  # two algorithm labels: two seed sets of one algorithm at one setting
 
-    def late(self, env: str) -> Study:
+    def late(self, env: str) -> Study | None:
         """The runs behind env's learning curves and final returns: its confirmation runs, else the grid."""
         if self.confirmation is not None and env in self.confirmation.envs:
             return self.confirmation
@@ -64,20 +66,28 @@ class Stages:
         return {"grid": self.grid, "confirmation": self.confirmation, "late": self.late(env), "aa": self.aa}[stage]
 
     def names(self) -> set[str]:
-        return {"grid", "late", "gridworld"} | ({"confirmation"} if self.confirmation else set()) | (
-            {"aa"} if self.aa else set())
+        return ({"grid"} if self.grid else set()) | {"late", "gridworld"} | (
+            {"confirmation"} if self.confirmation else set()) | ({"aa"} if self.aa else set())
+
+    @property
+    def envs(self) -> list[str]:
+        """The environments with runs: the grid's (every confirmation env has grid runs), else the confirmation runs'."""
+        return (self.grid or self.confirmation).envs
 
 
 
 def _shown_path(source: str) -> str:
-    """The claims file as claims.md names it: relative to the working directory (no host paths)."""
+    """The claims file as claims.md names it: relative to the working directory, else to the
+    repository (a study of its own directory, e.g. studies/long_horizon), else its name (no host paths)."""
     from pathlib import Path
 
-    path = Path(source)
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.name
+    path = Path(source).resolve()
+    for base in (Path.cwd(), Path(__file__).parents[2]):
+        try:
+            return path.relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.name
 
 def as_stages(study: Study | Stages) -> Stages:
     """A single Study is a study of one stage, the grid."""
@@ -467,7 +477,7 @@ def calibrate(result: TestResult, alpha: float, level: float) -> None:
 
 def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun], prereg: Preregistration,
                     calibrated: bool = True) -> tuple[list[Claim], TestResult | None]:
-    """All seven claims, in order, and the A/A check (None when the file has none).
+    """The claims of the file (all seven in config/claims.yaml), in order, and the A/A check (None when the file has none).
 
     The primary tests of all claims are Holm-corrected together; the A/A check is judged at
     the unadjusted level alpha (the stricter check of calibration)."""
@@ -488,7 +498,8 @@ def evaluate_claims(study: Study | Stages, gridworld: list[GridworldRun], prereg
         aa.verdict = stats.verdict(aa.p, aa.direction, prereg.alpha)
         if calibrated:
             calibrate(aa, prereg.alpha, prereg.alpha)
-    claims = [Claim(c, STATEMENTS[c], [r for r in results if r.test.claim == c]) for c in STATEMENTS]
+    claims = [Claim(c, STATEMENTS[c], [r for r in results if r.test.claim == c]) for c in STATEMENTS
+              if prereg.claim_tests(c)]  # the claims the file pre-registers (a study may test some only)
     return claims, aa
 
 
@@ -594,6 +605,9 @@ def claims_markdown(claims: list[Claim], aa: TestResult | None, prereg: Preregis
         f"Pre-registered in `{_shown_path(prereg.source)}` before any run. \"Distral\" = {prereg.distral}, named there "
         "(the paper's own best), not chosen on these runs.",
         "",
+        *([f"This study tests part of the claims only: {'; '.join(f'{c.claim} ' + ', '.join(t.test.name for t in c.tests) for c in claims)}. "
+           "A claim's verdict here is that of these tests only; the other claims are not tested here.", ""]
+          if len(claims) < len(STATEMENTS) else []),
         "## Primary tests",
         "",
         markdown_table(summary),

@@ -9,7 +9,8 @@
 
 RUN_DIR are the grid's runs; `--confirmation RUN_DIR` (once per run) adds the confirmation
 runs, which then draw the learning curves and pi_0 panels (the robustness panel and the
-performance profiles always show the grid: every beta x lr x seed).
+performance profiles always show the grid: every beta x lr x seed). A study without a grid
+(config/long_horizon.yaml) gives --confirmation runs only: its fig4 is the learning curves alone.
 
 Every command also takes --references (default results/reference_scores.csv): returns are
 shown as normalised scores, 0 = uniform-random policy, 1 = scripted policy. Each command
@@ -161,13 +162,16 @@ def plot_robustness(ax: plt.Axes, study: Study, env: str) -> None:
 
 def fig4(study: Study | Stages, env: str) -> plt.Figure:
     """The paper's Figure 4 for one env: learning curves at the best settings (the confirmation
-    runs where there are), and the robustness of every grid run."""
+    runs where there are), and the robustness of every grid run (without a grid: the curves alone)."""
     stages = as_stages(study)
-    if env not in stages.grid.envs:
-        raise FigureInputError(f"no run of env {env!r} among the runs given; choose one of: {', '.join(stages.grid.envs)}")
-    fig, (curves_ax, robust_ax) = plt.subplots(1, 2, figsize=(8.0, 3.0), constrained_layout=True)
+    if env not in stages.envs:
+        raise FigureInputError(f"no run of env {env!r} among the runs given; choose one of: {', '.join(stages.envs)}")
+    if stages.grid is None:
+        fig, curves_ax = plt.subplots(figsize=(4.6, 3.0), constrained_layout=True)
+    else:
+        fig, (curves_ax, robust_ax) = plt.subplots(1, 2, figsize=(8.0, 3.0), constrained_layout=True)
+        plot_robustness(robust_ax, stages.grid, env)
     plot_learning_curves(curves_ax, stages.late(env), env)
-    plot_robustness(robust_ax, stages.grid, env)
     handles, labels = curves_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=7)
     return fig
@@ -256,8 +260,7 @@ def read_claims(results_dir: Path) -> pd.DataFrame:
 def overview(study: Study | Stages, gridworld, claims: pd.DataFrame) -> plt.Figure:
     """One page: the main learning curves of each environment, grid world, the claims table."""
     stages = as_stages(study)
-    study = stages.grid
-    panels = [env for env in study.envs] + (["gridworld"] if gridworld else [])
+    panels = list(stages.envs) + (["gridworld"] if gridworld else [])
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
     fig = plt.figure(figsize=(8.3, 3.0 * rows + 3.2), constrained_layout=True)
@@ -275,7 +278,7 @@ def overview(study: Study | Stages, gridworld, claims: pd.DataFrame) -> plt.Figu
             ax.legend(fontsize=6)
         else:
             plot_learning_curves(ax, stages.late(name), name, with_settings=False)
-    algos = ordered({a for env in study.envs for a in study.algos(env)}, ALGORITHM_ORDER)
+    algos = ordered({a for env in stages.envs for a in stages.late(env).algos(env)}, ALGORITHM_ORDER)
     handles = [plt.Line2D([], [], color=colour(a), linestyle=linestyle(a), label=a) for a in algos]
     table_ax = fig.add_subplot(grid[rows, :])
     table_ax.axis("off")
@@ -308,12 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(p_over)
     for sub in (p_fig4, p_profile, p_pi0):
         add_references_argument(sub)
-        sub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the grid's run directories")
+        sub.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="the grid's run directories")
     for sub in (p_fig4, p_pi0):
         add_confirmation_argument(sub)
     args = parser.parse_args(argv)
     if args.figure == "overview":
         split_run_arguments(p_over, args)
+    elif not args.run_dirs and not getattr(args, "confirmation", None):
+        parser.error("at least one RUN_DIR" + (" (or --confirmation RUN_DIR)" if args.figure != "profile" else "") + " is required")
     if args.out.suffix != ".pdf":
         parser.error(f"--out must end in .pdf (got {args.out})")
 
@@ -324,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.figure == "fig4":
                 fig = fig4(stages, args.env)
             elif args.figure == "profile":
+                if stages.grid is None:
+                    raise FigureInputError("performance profiles need the grid's runs (RUN_DIR)")
                 fig = fig_profile(stages.grid, args.env)
             elif args.figure == "pi0":
                 fig = fig_pi0(stages.late("maze"))

@@ -8,14 +8,7 @@ set -euo pipefail
 src=${1:-.}
 dest=$(mkdir -p "${2:-$(dirname "$0")}" && cd "${2:-$(dirname "$0")}" && pwd)
 test -f "$src/results/claims.md" || { echo "no finished study in $src (results/claims.md missing)" >&2; exit 1; }
-rm -rf "$dest/tables" "$dest/figures" "$dest/selection"
-mkdir -p "$dest/tables" "$dest/figures" "$dest/selection"
-cp "$src"/results/tables/* "$dest/tables/"
-cp "$src"/results/claims.md "$src"/results/claims.csv "$src"/results/metrics.json \
-   "$src"/results/reference_scores.csv "$dest/"
-cp "$src"/results/selection/*.csv "$dest/selection/"
-cp "$src"/paper_figures/*.png "$dest/figures/"
-git -C "$src" rev-parse HEAD > "$dest/COMMIT"
+bash "$(dirname "$0")/../publish_outputs.sh" "$src" "$dest"
 (cd "$src" && find results/runs results/confirmation results/gridworld -type f \
     \( -name '*.csv' -o -name summary.json -o -name family.yaml \) | sort | tar -cJf "$dest/runs.tar.xz" -T -)
 python "$(dirname "$0")/targets.py" "$dest/tables" "$dest/targets.csv"
