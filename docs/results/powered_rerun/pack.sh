@@ -4,7 +4,7 @@
 # writes runs_partPART.tar.xz here: the files of every finished run (grid, confirmation, A/A,
 # grid world; no checkpoints: an unfinished run restarts, with the same bytes), the reference
 # scores and the selection, with their modification times (so Snakemake, resuming, retrains
-# nothing that is done: see README.md), and the part's forkserver log.
+# nothing that is done: see README.md), and the forkserver log of the parts so far.
 set -euo pipefail
 src=$(cd "$1" && pwd)
 part=$2
@@ -16,5 +16,5 @@ cd "$src"
     find results/runs -maxdepth 2 -name family.yaml 2>/dev/null
     ls results/reference_scores.csv results/selection/*.csv 2>/dev/null
 } | sort -u | tar -cJf "$dest/runs_part$part.tar.xz" -T -
-cp logs/forkserver.log "$dest/forkserver_part$part.log"
+cp logs/forkserver.log "$dest/forkserver.log"  # every part so far, each from a "serving on" line
 echo "$(tar -tJf "$dest/runs_part$part.tar.xz" | grep -c summary.json) finished runs in runs_part$part.tar.xz"
