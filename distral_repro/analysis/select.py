@@ -43,11 +43,11 @@ from distral_repro.analysis.scores import MissingReferenceError, References
 from distral_repro.analysis.tables import Study
 from distral_repro.runio import atomic_write_csv, atomic_write_text
 
-#: A grid run directory's name: the setting's stem, then the seed (docs/contracts.md).
-RUN_DIR_NAME = re.compile(r"^(?P<setting>beta[^_/]+_lr[^_/]+)_seed\d+$")
-COLUMNS = ["env", "algo", "setting", "beta", "lr", "runs", "diverged", "late_score", "auc_score", "final_score"]
 #: A setting's stem, as the run directories spell it: beta{beta}_lr{lr}.
 SETTING_STEM = re.compile(r"^beta(?P<beta>[^_/]+)_lr(?P<lr>[^_/]+)$")
+#: A grid run directory's name: the setting's stem, then the seed (docs/contracts.md).
+RUN_DIR_NAME = re.compile(rf"^(?P<setting>{SETTING_STEM.pattern.strip('^$')})_seed\d+$")
+COLUMNS = ["env", "algo", "setting", "beta", "lr", "runs", "diverged", "late_score", "auc_score", "final_score"]
 
 
 class SelectionError(ValueError):
