@@ -7,12 +7,14 @@ older than some run file and rebuild it, or not, by chance; and a run file older
 source file it depends on would even be retrained. Run this after `dvc pull` (or
 `git checkout REV && dvc checkout`) and before Snakemake:
 
-- every file and directory of the training outputs (`results/runs/`, `results/gridworld/`)
-  gets the current time: newer than every source and config file, so no training job is
+- every file and directory of the training outputs (`results/runs/`, `results/confirmation/`,
+  `results/gridworld/`) gets the current time: newer than every source and config file, so no training job is
   out of date;
 - every other file and directory under `results/` and `paper_figures/` (tables, metrics,
-  claims, figures) gets a time two seconds earlier: older than every run, so Snakemake
-  rebuilds these derived outputs from the fetched runs whenever they are asked for.
+  claims, figures, the selection) gets a time two seconds earlier: older than every run, so
+  Snakemake rebuilds these derived outputs from the fetched runs whenever they are asked for.
+  The confirmation runs do not depend on the selection's file (their settings come from the
+  checkpoint, not an input), so a selection made again retrains none of them.
 
 The outcome no longer depends on the order in which DVC happened to write the files:
 
@@ -37,8 +39,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# What the training jobs write (docs/contracts.md "Run directory"): never to be redone.
-RUN_OUTPUTS = ("results/runs", "results/gridworld")
+# What the training jobs write (docs/contracts.md "Run directory"), both stages and the grid
+# world: never to be redone.
+RUN_OUTPUTS = ("results/runs", "results/confirmation", "results/gridworld")
 # Everything else under these is computed from the runs by the aggregation and figure rules.
 DERIVED_ROOTS = ("results", "paper_figures")
 

@@ -389,9 +389,11 @@ def test_order_mtimes_puts_runs_after_everything_derived(tmp_path):
     run_files = [
         "results/runs/maze/A3C/beta1_lr1_seed0/summary.json",
         "results/runs/maze/A3C/beta1_lr1_seed0/progress.csv",
+        "results/confirmation/maze/A3C/beta1_lr1_seed2/summary.json",
         "results/gridworld/distral/seed0/summary.json",
     ]
-    derived_files = ["results/tables/all_runs.csv", "results/metrics.json", "paper_figures/fig4_maze.pdf"]
+    derived_files = ["results/tables/all_runs.csv", "results/metrics.json", "results/selection/maze.csv",
+                     "paper_figures/fig4_maze.pdf"]
     other = ["config/config.yaml"]
     # As a pull may leave them: derived outputs newer than the runs, in any order.
     _tree(tmp_path, run_files, 1_000.0)
@@ -408,15 +410,16 @@ def test_order_mtimes_puts_runs_after_everything_derived(tmp_path):
     assert (tmp_path / "results/runs/maze").stat().st_mtime == 10_000.0
     # Files outside the outputs are left alone.
     assert (tmp_path / "config/config.yaml").stat().st_mtime == 1_500.0
-    # 3 files + results/runs, maze, A3C, beta1_lr1_seed0, results/gridworld, distral, seed0
-    assert counts.run_paths == 3 + 7
-    # 3 files + results, results/tables, paper_figures
-    assert counts.derived_paths == 3 + 3
+    # 4 files + results/runs, maze, A3C, beta1_lr1_seed0, results/confirmation, maze, A3C,
+    # beta1_lr1_seed2, results/gridworld, distral, seed0
+    assert counts.run_paths == 4 + 11
+    # 4 files + results, results/tables, results/selection, paper_figures
+    assert counts.derived_paths == 4 + 4
 
 
 def test_order_mtimes_without_runs_fails_and_changes_nothing(tmp_path, capsys):
     _tree(tmp_path, ["results/tables/all_runs.csv"], 1_000.0)
-    with pytest.raises(FileNotFoundError, match="results/runs/ or results/gridworld/"):
+    with pytest.raises(FileNotFoundError, match="results/runs/ or results/confirmation/ or results/gridworld/"):
         dvc_sync.order_mtimes(tmp_path, now=10_000.0)
     assert (tmp_path / "results/tables/all_runs.csv").stat().st_mtime == 1_000.0
 
