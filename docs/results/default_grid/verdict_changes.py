@@ -1,6 +1,6 @@
 """Which verdicts changed between the old protocol and the new, claim by claim.
 
-    python docs/results/powered_rerun/verdict_changes.py \
+    python docs/results/default_grid/verdict_changes.py \
         docs/results/default_grid_old_protocol REANALYSED docs/results/default_grid
 
 OLD: the previous published study as it was analysed then (its claims.csv); REANALYSED: the
