@@ -8,8 +8,8 @@ source file it depends on would even be retrained. Run this after `dvc pull` (or
 `git checkout REV && dvc checkout`) and before Snakemake:
 
 - every file and directory of the training outputs (`results/runs/`, `results/confirmation/`,
-  `results/gridworld/`) gets the current time: newer than every source and config file, so no training job is
-  out of date;
+  `results/gridworld/`) gets the current time: newer than every source and config file, so no
+  training job is out of date;
 - every other file and directory under `results/` and `paper_figures/` (tables, metrics,
   claims, figures, the selection) gets a time two seconds earlier: older than every run, so
   Snakemake rebuilds these derived outputs from the fetched runs whenever they are asked for.
