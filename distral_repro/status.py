@@ -8,6 +8,10 @@ rate at which work finished since the study started, a run's work being its env 
 relative to a grid run of its env (a confirmation run of 128k steps per task against the
 grid's 60k counts 2.13: the manifest's `weight`). Works the same locally and on Slurm
 (run it on the submitting machine, in the repository root).
+
+``--runs`` prints instead the directory of every run of the study (grid, grid world, and the
+confirmation and A/A runs of every env whose selection exists), one per line: the runs a
+publication archives, and none of what an older study left in the same ``results/``.
 """
 
 from __future__ import annotations
@@ -73,12 +77,27 @@ def _failed(log: Path) -> bool:
     return bool(lines) and ("error" in lines[-1].lower() or lines[-1].startswith("Traceback"))
 
 
-def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatus:
-    """Count the runs listed in ROOT/logs/study.json by what their directories hold."""
+def read_manifest(root: Path) -> dict:
+    """ROOT/logs/study.json, the runs the last `snakemake` invocation planned."""
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} not found: start the workflow first (snakemake --cores all)")
-    manifest = json.loads(manifest_path.read_text())
+    return json.loads(manifest_path.read_text())
+
+
+def study_runs(root: Path = Path(".")) -> list[str]:
+    """The run directories of the study (relative to ROOT): the manifest's grid and grid-world
+    runs, then the confirmation and A/A runs of every env whose selection exists."""
+    manifest = read_manifest(root)
+    runs = [job["run"] for job in manifest["runs"]]
+    for stage in manifest.get("confirmation", []):
+        runs += [job["run"] for job in confirmation_jobs(root, stage)]
+    return runs
+
+
+def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatus:
+    """Count the runs listed in ROOT/logs/study.json by what their directories hold."""
+    manifest = read_manifest(root)
     started = float(manifest["started"])
     now = time.time() if now is None else now
     ok = diverged = running = finished_since_start = 0
@@ -138,7 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distral_repro.status", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."), help="the workflow's directory (default: here)")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="print again every SECONDS until done")
+    parser.add_argument("--runs", action="store_true", help="print every run directory of the study, one per line")
     args = parser.parse_args(argv)
+    if args.runs:
+        try:
+            print("\n".join(study_runs(args.root)))
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            print(f"distral_repro.status: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     while True:
         try:
             status = study_status(args.root)

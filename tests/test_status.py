@@ -104,3 +104,26 @@ def test_the_aa_check_counts_its_one_algorithm_on_its_own_seeds(tmp_path):
     _finish(tmp_path, {"run": "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed9"}, mtime=1050.0)
     s = status.study_status(tmp_path, now=1100.0)
     assert (s.total, s.ok) == (2 + 2 + 2, 1)
+
+
+def test_runs_lists_the_study_and_nothing_an_older_study_left(tmp_path, capsys):
+    """--runs: the manifest's runs and the selected settings' confirmation runs on the configured
+    seeds; a run of another setting or seed in the same results/ (an older study's) is not listed."""
+    _study(tmp_path, 2, started=1000.0)
+    manifest = json.loads((tmp_path / "logs" / "study.json").read_text())
+    manifest["confirmation"] = [
+        {"env": "maze", "selection": "results/selection/maze.csv", "seeds": [2, 3], "runs": 4},
+        {"env": "maze", "selection": "results/selection/maze.csv", "seeds": [8], "algos": ["KL_1col"], "runs": 1},
+    ]
+    (tmp_path / "logs" / "study.json").write_text(json.dumps(manifest))
+    selection = tmp_path / "results" / "selection" / "maze.csv"
+    selection.parent.mkdir(parents=True)
+    selection.write_text("env,algo,setting,beta,lr\nmaze,A3C,beta300_lr4e-3,300,0.004\nmaze,KL_1col,beta1000_lr2e-3,1000,0.002\n")
+    _finish(tmp_path, {"run": "results/confirmation/maze/A3C/beta3000_lr8e-3_seed4"})  # an older study's
+    assert status.main(["--root", str(tmp_path), "--runs"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "results/runs/r0", "results/runs/r1",
+        "results/confirmation/maze/A3C/beta300_lr4e-3_seed2", "results/confirmation/maze/A3C/beta300_lr4e-3_seed3",
+        "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed2", "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed3",
+        "results/confirmation/maze/KL_1col/beta1000_lr2e-3_seed8"]
+    assert status.main(["--root", str(tmp_path / "nowhere"), "--runs"]) == 2

@@ -9,6 +9,9 @@ src=${1:-.}
 dest=$(mkdir -p "${2:-$(dirname "$0")}" && cd "${2:-$(dirname "$0")}" && pwd)
 test -f "$src/results/claims.md" || { echo "no finished study in $src (results/claims.md missing)" >&2; exit 1; }
 bash "$(dirname "$0")/../publish_outputs.sh" "$src" "$dest"
-(cd "$src" && find results/runs results/confirmation results/gridworld -type f \
-    \( -name '*.csv' -o -name summary.json -o -name family.yaml \) | sort | tar -cJf "$dest/runs.tar.xz" -T -)
+# The study's runs only (the list its last invocation planned: `status --runs`), not what an
+# older study may have left in the same results/.
+(cd "$src" && python -m distral_repro.status --runs | while read -r run; do
+    find "$run" -maxdepth 1 -type f \( -name '*.csv' -o -name summary.json \)
+done | sort | tar -cJf "$dest/runs.tar.xz" -T -)
 python "$(dirname "$0")/targets.py" "$dest/tables" "$dest/targets.csv"
