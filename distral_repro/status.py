@@ -85,14 +85,21 @@ def read_manifest(root: Path) -> dict:
     return json.loads(manifest_path.read_text())
 
 
-def study_runs(root: Path = Path(".")) -> list[str]:
-    """The run directories of the study (relative to ROOT): the manifest's grid and grid-world
-    runs, then the confirmation and A/A runs of every env whose selection exists."""
-    manifest = read_manifest(root)
-    runs = [job["run"] for job in manifest["runs"]]
+def manifest_jobs(root: Path, manifest: dict) -> tuple[list[dict], list[dict]]:
+    """The manifest's jobs (grid and grid-world runs, then the confirmation and A/A runs of
+    every env whose selection exists) and the confirmation stages not selected yet."""
+    jobs, pending = list(manifest["runs"]), []
     for stage in manifest.get("confirmation", []):
-        runs += [job["run"] for job in confirmation_jobs(root, stage)]
-    return runs
+        known = confirmation_jobs(root, stage)
+        jobs += known
+        if not known:
+            pending.append(stage)
+    return jobs, pending
+
+
+def study_runs(root: Path = Path(".")) -> list[str]:
+    """The run directories of the study (relative to ROOT), in the manifest's order."""
+    return [job["run"] for job in manifest_jobs(root, read_manifest(root))[0]]
 
 
 def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatus:
@@ -103,13 +110,9 @@ def study_status(root: Path = Path("."), now: float | None = None) -> StudyStatu
     ok = diverged = running = finished_since_start = 0
     work_left = work_since_start = 0.0
     failed = []
-    jobs, unknown = list(manifest["runs"]), 0
-    for stage in manifest.get("confirmation", []):
-        known = confirmation_jobs(root, stage)
-        jobs += known
-        if not known:  # not selected yet: counted as to do
-            unknown += int(stage["runs"])
-            work_left += int(stage["runs"]) * float(stage.get("weight", 1.0))
+    jobs, pending = manifest_jobs(root, manifest)
+    unknown = sum(int(stage["runs"]) for stage in pending)  # not selected yet: counted as to do
+    work_left += sum(int(stage["runs"]) * float(stage.get("weight", 1.0)) for stage in pending)
     for job in jobs:
         run_dir, log = root / job["run"], root / job["log"]
         weight = float(job.get("weight", 1.0))
@@ -159,15 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="print again every SECONDS until done")
     parser.add_argument("--runs", action="store_true", help="print every run directory of the study, one per line")
     args = parser.parse_args(argv)
-    if args.runs:
-        try:
-            print("\n".join(study_runs(args.root)))
-        except (FileNotFoundError, ValueError, KeyError) as exc:
-            print(f"distral_repro.status: error: {exc}", file=sys.stderr)
-            return 2
-        return 0
     while True:
         try:
+            if args.runs:
+                print("\n".join(study_runs(args.root)))
+                return 0
             status = study_status(args.root)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             print(f"distral_repro.status: error: {exc}", file=sys.stderr)

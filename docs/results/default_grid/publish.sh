@@ -11,7 +11,8 @@ test -f "$src/results/claims.md" || { echo "no finished study in $src (results/c
 bash "$(dirname "$0")/../publish_outputs.sh" "$src" "$dest"
 # The study's runs only (the list its last invocation planned: `status --runs`), not what an
 # older study may have left in the same results/.
-(cd "$src" && python -m distral_repro.status --runs | while read -r run; do
+# Also the definitions of your own families (results/runs/NAME/family.yaml).
+(cd "$src" && { python -m distral_repro.status --runs | while read -r run; do
     find "$run" -maxdepth 1 -type f \( -name '*.csv' -o -name summary.json \)
-done | sort | tar -cJf "$dest/runs.tar.xz" -T -)
+done; find results/runs -mindepth 2 -maxdepth 2 -name family.yaml; } | sort | tar -cJf "$dest/runs.tar.xz" -T -)
 python "$(dirname "$0")/targets.py" "$dest/tables" "$dest/targets.csv"
